@@ -1,0 +1,50 @@
+#!/bin/sh
+# swarmlab node entrypoint: turn a container into a host that runs its own
+# Docker engine, then start dockerd with the arguments given ("$@").
+# POSIX sh on purpose: it also wraps images whose shell is busybox (docker:dind).
+set -u
+
+# Without --privileged the engine mounts /sys and the cgroup hierarchies
+# read-only; dockerd needs them writable to create containers. A bind remount
+# is the only kind the kernel accepts for the cgroup mounts.
+mount -o remount,rw /sys 2>/dev/null || true
+awk '$3 ~ /^cgroup/ { print $2 }' /proc/mounts | while read -r mp; do
+  mount -o remount,bind,rw "$mp" 2>/dev/null || true
+done
+
+# cgroup v2 nesting, as the official dind script does: move every process out
+# of the root group so that controllers can be enabled for children.
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  mkdir -p /sys/fs/cgroup/init
+  xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs 2>/dev/null || true
+  sed -e 's/ / +/g' -e 's/^/+/' </sys/fs/cgroup/cgroup.controllers \
+    >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+fi
+
+if [ -d /sys/kernel/security ] && ! mountpoint -q /sys/kernel/security; then
+  mount -t securityfs none /sys/kernel/security 2>/dev/null || true
+fi
+mount --make-rshared / 2>/dev/null || true
+
+# A node container that restarts keeps its writable layer: pid files left by
+# the previous run make dockerd and containerd refuse to start.
+find /run /var/run \( -name 'docker*.pid' -o -name 'containerd*.pid' \) \
+  -exec rm -f {} + 2>/dev/null || true
+
+# swarmlab hands the node engine its TLS identity in the environment (an
+# upload into the container costs the host engine a process per node).
+if [ -n "${SWARMLAB_TLS_KEY:-}" ]; then
+  mkdir -p /etc/swarmlab/tls
+  (
+    umask 077
+    printf '%s\n' "$SWARMLAB_TLS_CA" >/etc/swarmlab/tls/ca.pem
+    printf '%s\n' "$SWARMLAB_TLS_CERT" >/etc/swarmlab/tls/cert.pem
+    printf '%s\n' "$SWARMLAB_TLS_KEY" >/etc/swarmlab/tls/key.pem
+  )
+fi
+unset SWARMLAB_TLS_CA SWARMLAB_TLS_CERT SWARMLAB_TLS_KEY
+
+if [ "$#" -eq 0 ]; then
+  set -- --host=unix:///var/run/docker.sock
+fi
+exec dockerd "$@"

@@ -1,0 +1,283 @@
+//! create, ls, inspect, env, delete.
+
+use std::time::Duration;
+
+use clap::Args;
+use swarmlab::cluster::{self, Cluster, CreateOptions};
+use swarmlab::engine::HostEngine;
+use swarmlab::error::Result;
+use swarmlab::naming::DEFAULT_CLUSTER;
+
+use super::output::{print_json, secs, shell_quote, table};
+use super::{ClusterArg, parse_count, parse_duration, progress};
+
+pub const CREATE_EXAMPLES: &str = "\
+Examples:
+  swarmlab create                                  # 1 manager, 3 workers
+  swarmlab create --name ha --managers 3 --workers 5
+  swarmlab create --heartbeat 1s                   # nodes marked down within seconds
+  swarmlab create --image docker:dind              # the official image instead of swarmlab/node";
+
+#[derive(Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// Number of manager nodes (3, 5 or 7 for a highly available swarm)
+    #[arg(long, default_value = "1", value_parser = parse_count, value_name = "N", allow_negative_numbers = true)]
+    managers: u32,
+    /// Number of worker nodes
+    #[arg(long, default_value = "3", value_parser = parse_count, value_name = "N", allow_negative_numbers = true)]
+    workers: u32,
+    /// Node image [env: SWARMLAB_NODE_IMAGE] [default: swarmlab/node:latest if built, else docker:dind]
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// Swarm dispatcher heartbeat, e.g. 1s (Swarm's default is 5s)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    heartbeat: Option<Duration>,
+    /// How long to wait for every node to be Ready
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    wait: Duration,
+    /// Keep what was created when creation fails or is interrupted
+    #[arg(long)]
+    retain: bool,
+    /// Fixed host port (on 127.0.0.1) for the first manager's engine API [default: any free port]
+    #[arg(long, value_name = "PORT")]
+    api_port: Option<u16>,
+}
+
+pub async fn create(args: CreateArgs) -> Result<()> {
+    let name = args.cluster.cluster()?;
+    let engine = HostEngine::connect().await?;
+    let mut options = CreateOptions::new(name.clone());
+    options.managers = args.managers;
+    options.workers = args.workers;
+    options.image = args.image;
+    options.heartbeat = args.heartbeat;
+    options.wait = args.wait;
+    options.retain = args.retain;
+    options.api_port = args.api_port;
+
+    swarmlab::naming::check_counts(args.managers, args.workers)?;
+    let progress = progress::for_stderr();
+    progress.note(&format!(
+        "Creating cluster \"{name}\": {} and {}",
+        plural(args.managers as usize, "manager"),
+        plural(args.workers as usize, "worker")
+    ));
+    let created = cluster::create(&engine, &options, progress.as_ref(), interrupted()).await;
+    drop(progress);
+    let created = created?;
+    println!(
+        "Cluster {:?} is ready in {}: {} and {}, image {}, subnet {}, nodes {}.",
+        created.name.as_str(),
+        secs(created.elapsed),
+        plural(args.managers as usize, "manager"),
+        plural(args.workers as usize, "worker"),
+        created.image,
+        created.subnet,
+        created.security,
+    );
+    println!(
+        "Point the docker CLI at it with:\n  eval \"$(swarmlab env{})\"",
+        name_flag(&name)
+    );
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; a second Ctrl-C during the rollback exits at once.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            () = term => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("Interrupted: rolling back (press Ctrl-C again to stop at once)");
+    tokio::spawn(async {
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+}
+
+#[derive(Args)]
+pub struct LsArgs {
+    /// Print JSON: an array of {name, status, managers_ready, managers, workers_ready, workers}
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn ls(args: LsArgs) -> Result<()> {
+    let engine = HostEngine::connect().await?;
+    let clusters = cluster::list(&engine).await?;
+    if args.json {
+        return print_json(&clusters);
+    }
+    if clusters.is_empty() {
+        eprintln!("No clusters. Create one with `swarmlab create`.");
+        return Ok(());
+    }
+    let rows = clusters.iter().map(|c| {
+        vec![
+            c.name.to_string(),
+            serde_json::to_value(c.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            format!("{}/{}", c.managers_ready, c.managers),
+            format!("{}/{}", c.workers_ready, c.workers),
+        ]
+    });
+    println!("{}", table(&["name", "status", "managers", "workers"], rows));
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// Print JSON: {name, nodes: [{hostname, role, manager_status, swarm_state, availability, container, container_state, address, image, engine_version, api_port}]}
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn inspect(args: InspectArgs) -> Result<()> {
+    let name = args.cluster.cluster()?;
+    let engine = HostEngine::connect().await?;
+    let cluster = Cluster::open(&engine, &name).await?;
+    let nodes = cluster::inspect(&cluster).await?;
+    if args.json {
+        return print_json(&serde_json::json!({ "name": name, "nodes": nodes }));
+    }
+    let dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
+    let rows = nodes.iter().map(|n| {
+        vec![
+            n.hostname.clone(),
+            n.role.to_string(),
+            dash(&n.manager_status),
+            n.swarm_state.clone(),
+            dash(&n.availability),
+            n.container.clone(),
+            n.container_state.clone(),
+            dash(&n.address),
+            dash(&n.engine_version),
+            n.image.clone(),
+        ]
+    });
+    println!(
+        "{}",
+        table(
+            &[
+                "node",
+                "role",
+                "manager",
+                "swarm",
+                "availability",
+                "container",
+                "state",
+                "address",
+                "engine",
+                "image"
+            ],
+            rows
+        )
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct EnvArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+}
+
+pub async fn env(args: EnvArgs) -> Result<()> {
+    let name = args.cluster.cluster()?;
+    let engine = HostEngine::connect().await?;
+    let cluster = Cluster::open(&engine, &name).await?;
+    let env = cluster.docker_env().await?;
+    println!("export DOCKER_HOST={}", shell_quote(&env.docker_host));
+    println!("export DOCKER_TLS_VERIFY=1");
+    println!(
+        "export DOCKER_CERT_PATH={}",
+        shell_quote(&env.cert_path.to_string_lossy())
+    );
+    println!("export SWARMLAB_DOCKER_HOST={}", shell_quote(&env.swarmlab_docker_host));
+    println!("# Run this command to configure your shell:");
+    println!("# eval \"$(swarmlab env{})\"", name_flag(&name));
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// Delete every swarmlab cluster
+    #[arg(long, conflicts_with = "name")]
+    all: bool,
+}
+
+pub async fn delete(args: DeleteArgs) -> Result<()> {
+    let engine = HostEngine::connect().await?;
+    if args.all {
+        let deleted = cluster::delete_all(&engine).await?;
+        if deleted.is_empty() {
+            println!("No clusters to delete.");
+        }
+        for (name, d) in deleted {
+            println!(
+                "Deleted cluster {:?} ({}) in {}.",
+                name.as_str(),
+                counts(&d),
+                secs(d.elapsed)
+            );
+        }
+        return Ok(());
+    }
+    let name = args.cluster.cluster()?;
+    let d = cluster::delete(&engine, &name).await?;
+    println!(
+        "Deleted cluster {:?} ({}) in {}.",
+        name.as_str(),
+        counts(&d),
+        secs(d.elapsed)
+    );
+    Ok(())
+}
+
+fn counts(d: &cluster::Deleted) -> String {
+    format!(
+        "{}, {}, {}",
+        plural(d.containers, "container"),
+        plural(d.volumes, "volume"),
+        plural(d.networks, "network")
+    )
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn name_flag(name: &swarmlab::naming::ClusterName) -> String {
+    if name.as_str() == DEFAULT_CLUSTER && std::env::var_os("SWARMLAB_CLUSTER").is_none() {
+        String::new()
+    } else {
+        format!(" --name {name}")
+    }
+}

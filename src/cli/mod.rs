@@ -1,0 +1,163 @@
+//! Command-line definitions and dispatch. Each command lives in its own
+//! file and does little more than call the library and print the result.
+
+mod cluster_cmds;
+mod node_image_cmd;
+mod output;
+mod progress;
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, error::ErrorKind};
+use swarmlab::error::{Error, Result};
+use swarmlab::naming::{ClusterName, DEFAULT_CLUSTER};
+
+const EXAMPLES: &str = "\
+Examples:
+  swarmlab create                      # 1 manager + 3 workers, named \"swarmlab\"
+  eval \"$(swarmlab env)\"               # point the docker CLI at the cluster
+  docker node ls
+  swarmlab create --name ha --managers 3 --workers 2
+  swarmlab ls
+  swarmlab delete --all";
+
+#[derive(Parser)]
+#[command(
+    name = "swarmlab",
+    version,
+    about = "Multi-node Docker Swarm clusters on one machine, from Docker-in-Docker containers",
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a cluster: managers and workers, each a container running its own Docker engine
+    #[command(after_help = cluster_cmds::CREATE_EXAMPLES)]
+    Create(cluster_cmds::CreateArgs),
+    /// List clusters with their nodes' readiness
+    #[command(visible_alias = "list")]
+    Ls(cluster_cmds::LsArgs),
+    /// Show the nodes of a cluster
+    Inspect(cluster_cmds::InspectArgs),
+    /// Print the shell exports that point the docker CLI at a cluster's leader
+    #[command(after_help = "Example:\n  eval \"$(swarmlab env)\"\n  docker node ls")]
+    Env(cluster_cmds::EnvArgs),
+    /// Delete a cluster and everything it created
+    #[command(visible_alias = "rm")]
+    Delete(cluster_cmds::DeleteArgs),
+    /// Build the node image
+    #[command(subcommand, name = "node-image")]
+    NodeImage(node_image_cmd::NodeImageCommand),
+}
+
+/// `--name`, shared by every command that works on one cluster.
+#[derive(Args, Clone)]
+pub struct ClusterArg {
+    /// Cluster name [env: SWARMLAB_CLUSTER] [default: swarmlab]
+    #[arg(long, short = 'n', value_name = "NAME")]
+    name: Option<String>,
+}
+
+impl ClusterArg {
+    pub fn cluster(&self) -> Result<ClusterName> {
+        let name = self
+            .name
+            .clone()
+            .or_else(|| std::env::var("SWARMLAB_CLUSTER").ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
+        ClusterName::new(&name)
+    }
+}
+
+pub fn run() -> Result<()> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Create(args) => cluster_cmds::create(args).await,
+            Command::Ls(args) => cluster_cmds::ls(args).await,
+            Command::Inspect(args) => cluster_cmds::inspect(args).await,
+            Command::Env(args) => cluster_cmds::env(args).await,
+            Command::Delete(args) => cluster_cmds::delete(args).await,
+            Command::NodeImage(command) => node_image_cmd::run(command).await,
+        }
+    })
+}
+
+/// Help and version go out as clap prints them; any other parse error
+/// becomes one line with a pointer to the help.
+fn usage_error(error: clap::Error) -> Result<()> {
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            Ok(())
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            let _ = error.print();
+            Err(Error::invalid("a command is needed: see `swarmlab --help`"))
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let message = first.trim_start_matches("error: ");
+            let command = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+            let help = match command {
+                Some(command) => format!("swarmlab {command} --help"),
+                None => "swarmlab --help".to_string(),
+            };
+            Err(Error::invalid(format!("{message}; see `{help}`")))
+        }
+    }
+}
+
+fn init_tracing() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SWARMLAB_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
+/// A panic is a bug; say so on one line instead of a backtrace dump.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "swarmlab: internal error{location}: {}; please report it",
+            swarmlab::error::one_line(&message)
+        );
+    }));
+}
+
+/// Parses a node count with a message that says what is expected.
+pub fn parse_count(text: &str) -> std::result::Result<u32, String> {
+    text.parse::<u32>()
+        .map_err(|_| format!("expected a whole number of nodes (0 or more), got {text:?}"))
+}
+
+/// Parses a duration such as `1s`, `500ms` or `2m`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|_| format!("expected a duration such as 1s, 500ms or 2m, got {text:?}"))
+}

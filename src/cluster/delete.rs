@@ -1,0 +1,115 @@
+//! Deleting a cluster: everything that carries its label goes, then its TLS
+//! material.
+
+use std::time::Duration;
+
+use bollard::query_parameters::{ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptionsBuilder};
+use futures_util::future::try_join_all;
+use tokio::time::Instant;
+
+use crate::engine::HostEngine;
+use crate::error::{Context, Error, Result, engine_message, is_not_found};
+use crate::labels;
+use crate::naming::ClusterName;
+use crate::node_container;
+use crate::tls::ClusterTls;
+
+use super::{cluster_names, node_containers};
+
+#[derive(Debug, Clone, Default)]
+pub struct Deleted {
+    pub containers: usize,
+    pub volumes: usize,
+    pub networks: usize,
+    pub elapsed: Duration,
+}
+
+/// Deletes one cluster; fails when nothing of it exists.
+pub async fn delete(engine: &HostEngine, name: &ClusterName) -> Result<Deleted> {
+    if !cluster_names(engine).await?.contains(name) {
+        return Err(Error::ClusterNotFound(name.to_string()));
+    }
+    remove_everything(engine, name).await
+}
+
+/// Deletes every cluster.
+pub async fn delete_all(engine: &HostEngine) -> Result<Vec<(ClusterName, Deleted)>> {
+    let names = cluster_names(engine).await?;
+    let deletions = names.iter().map(|name| async move {
+        let deleted = remove_everything(engine, name).await?;
+        Ok::<_, Error>((name.clone(), deleted))
+    });
+    try_join_all(deletions).await
+}
+
+/// Removes whatever carries the cluster's label, missing pieces included:
+/// also the rollback of a failed create.
+pub(crate) async fn remove_everything(engine: &HostEngine, name: &ClusterName) -> Result<Deleted> {
+    let started = Instant::now();
+    let filter = labels::filter(Some(name));
+
+    let containers = node_containers(engine, Some(name))
+        .await?
+        .remove(name)
+        .unwrap_or_default();
+    try_join_all(containers.iter().map(|c| node_container::remove(engine, &c.name))).await?;
+
+    let volumes = engine
+        .docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filter).build()))
+        .await
+        .context("cannot list volumes")?
+        .volumes
+        .unwrap_or_default();
+    try_join_all(volumes.iter().map(|v| async move {
+        let options = RemoveVolumeOptionsBuilder::new().force(true).build();
+        match engine.docker.remove_volume(&v.name, Some(options)).await {
+            Err(e) if !is_not_found(&e) => Err(e).with_context(|| format!("cannot remove volume {}", v.name)),
+            _ => Ok(()),
+        }
+    }))
+    .await?;
+
+    let networks = engine
+        .docker
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filter).build()))
+        .await
+        .context("cannot list networks")?;
+    for network in &networks {
+        remove_network(
+            engine,
+            network.id.as_deref().unwrap_or_default(),
+            network.name.as_deref().unwrap_or_default(),
+        )
+        .await?;
+    }
+
+    ClusterTls::remove(name)?;
+    Ok(Deleted {
+        containers: containers.len(),
+        volumes: volumes.len(),
+        networks: networks.len(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Removes a network. The engine may still count an endpoint for a moment
+/// after the containers on it are gone, so "active endpoints" is retried.
+async fn remove_network(engine: &HostEngine, id: &str, name: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match engine.docker.remove_network(id).await {
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) if engine_message(&e).contains("active endpoints") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) if engine_message(&e).contains("active endpoints") => {
+                return Err(Error::Other(format!(
+                    "the engine still counts endpoints on network {name} although no container uses it (a known Docker race); restart the Docker engine, then run the delete again"
+                )));
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot remove network {name}")),
+            Ok(()) => return Ok(()),
+        }
+    }
+}

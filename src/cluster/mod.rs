@@ -1,0 +1,243 @@
+//! Clusters as the host engine knows them: found by their labels, never
+//! through a state file.
+
+mod create;
+mod delete;
+mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder};
+
+pub use create::{CreateOptions, Created, create};
+pub use delete::{Deleted, delete, delete_all};
+pub use status::{ClusterStatus, ClusterSummary, NodeRow, inspect, list};
+
+use crate::engine::{self, HostEngine};
+use crate::error::{Context, Error, Result};
+use crate::labels;
+use crate::naming::{ClusterName, NodeName, Role};
+use crate::node_container::API_PORT_NUMBER;
+use crate::tls::ClusterTls;
+
+/// A node container as listed by the host engine.
+#[derive(Debug, Clone)]
+pub struct NodeContainer {
+    pub node: NodeName,
+    pub name: String,
+    pub running: bool,
+    pub state: String,
+    pub image: String,
+    pub address: Option<Ipv4Addr>,
+    pub api_port: Option<u16>,
+}
+
+impl NodeContainer {
+    fn from_summary(summary: &ContainerSummary) -> Option<Self> {
+        let labels = summary.labels.as_ref()?;
+        let node: NodeName = labels.get(labels::NODE)?.parse().ok()?;
+        let state = summary.state.unwrap_or(ContainerSummaryStateEnum::EMPTY);
+        let address = summary
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .and_then(|networks| networks.values().find_map(|e| e.ip_address.as_deref()?.parse().ok()));
+        let api_port = summary
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.private_port == API_PORT_NUMBER)
+            .and_then(|p| p.public_port);
+        Some(NodeContainer {
+            node,
+            name: summary
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            running: state == ContainerSummaryStateEnum::RUNNING,
+            state: state.to_string(),
+            image: summary.image.clone().unwrap_or_default(),
+            address,
+            api_port,
+        })
+    }
+}
+
+/// Every swarmlab node container on the host engine, by cluster.
+pub async fn node_containers(
+    engine: &HostEngine,
+    cluster: Option<&ClusterName>,
+) -> Result<BTreeMap<ClusterName, Vec<NodeContainer>>> {
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&labels::filter(cluster))
+        .build();
+    let summaries = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .context("cannot list containers")?;
+    let mut clusters: BTreeMap<ClusterName, Vec<NodeContainer>> = BTreeMap::new();
+    for summary in &summaries {
+        let Some(name) = summary
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::CLUSTER))
+            .and_then(|n| ClusterName::new(n).ok())
+        else {
+            continue;
+        };
+        if let Some(node) = NodeContainer::from_summary(summary) {
+            clusters.entry(name).or_default().push(node);
+        }
+    }
+    for nodes in clusters.values_mut() {
+        nodes.sort_by_key(|n| n.node);
+    }
+    Ok(clusters)
+}
+
+/// Names of every cluster that has anything left on the host engine:
+/// containers, volumes or its network.
+pub async fn cluster_names(engine: &HostEngine) -> Result<BTreeSet<ClusterName>> {
+    let filter = labels::filter(None);
+    let mut names: BTreeSet<ClusterName> = node_containers(engine, None).await?.into_keys().collect();
+    let networks = engine
+        .docker
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filter).build()))
+        .await
+        .context("cannot list networks")?;
+    let volumes = engine
+        .docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filter).build()))
+        .await
+        .context("cannot list volumes")?;
+    let network_labels = networks.into_iter().filter_map(|n| n.labels);
+    let volume_labels = volumes.volumes.into_iter().flatten().map(|v| v.labels);
+    for labels in network_labels.chain(volume_labels) {
+        if let Some(name) = labels.get(labels::CLUSTER).and_then(|n| ClusterName::new(n).ok()) {
+            names.insert(name);
+        }
+    }
+    Ok(names)
+}
+
+/// An existing cluster, with what is needed to reach its node engines.
+pub struct Cluster {
+    pub engine: HostEngine,
+    pub name: ClusterName,
+    pub nodes: Vec<NodeContainer>,
+    tls: ClusterTls,
+}
+
+impl Cluster {
+    /// Finds a cluster by name; fails when the host engine has no container of it.
+    pub async fn open(engine: &HostEngine, name: &ClusterName) -> Result<Self> {
+        let nodes = node_containers(engine, Some(name))
+            .await?
+            .remove(name)
+            .unwrap_or_default();
+        if nodes.is_empty() {
+            return Err(Error::ClusterNotFound(name.to_string()));
+        }
+        Ok(Cluster {
+            engine: engine.clone(),
+            name: name.clone(),
+            nodes,
+            tls: ClusterTls::open(name)?,
+        })
+    }
+
+    pub fn tls(&self) -> &ClusterTls {
+        &self.tls
+    }
+
+    /// A client for a node's engine, when its container runs.
+    pub fn node_engine(&self, node: &NodeContainer) -> Result<Docker> {
+        let port = node
+            .api_port
+            .filter(|_| node.running)
+            .ok_or_else(|| Error::NodeFailed {
+                node: node.node.hostname(),
+                reason: format!("its container is {}", node.state),
+            })?;
+        engine::node_client(port, self.tls.client_dir())
+    }
+
+    /// The first manager whose engine answers, and a client for it.
+    pub async fn any_manager(&self) -> Result<(&NodeContainer, Docker)> {
+        let mut reasons = Vec::new();
+        for node in self.nodes.iter().filter(|n| n.node.role == Role::Manager) {
+            let attempt = async {
+                let docker = self.node_engine(node)?;
+                let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
+                    .await
+                    .map_err(|_| Error::Other("no answer within 3s".into()))?
+                    .context("no answer")?;
+                // A manager that lost its quorum answers but cannot list nodes.
+                tokio::time::timeout(Duration::from_secs(3), docker.list_nodes(None))
+                    .await
+                    .map_err(|_| Error::Other("no node list within 3s".into()))?
+                    .context("cannot list nodes")?;
+                Ok::<_, Error>(docker)
+            };
+            match attempt.await {
+                Ok(docker) => return Ok((node, docker)),
+                Err(e) => reasons.push(format!("{}: {e}", node.node)),
+            }
+        }
+        Err(Error::Other(format!(
+            "no manager of cluster {} answers ({}): `swarmlab inspect --name {}` shows its nodes",
+            self.name,
+            reasons.join("; "),
+            self.name
+        )))
+    }
+
+    pub fn container_of(&self, hostname: &str) -> Option<&NodeContainer> {
+        self.nodes.iter().find(|n| n.node.hostname() == hostname)
+    }
+}
+
+/// What the docker CLI needs to talk to a cluster's leader.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DockerEnv {
+    pub docker_host: String,
+    pub cert_path: std::path::PathBuf,
+    /// The host engine swarmlab used, so that it keeps using it afterwards.
+    pub swarmlab_docker_host: String,
+}
+
+impl Cluster {
+    /// The container of the swarm's current leader.
+    pub async fn leader(&self) -> Result<&NodeContainer> {
+        let (asked, manager) = self.any_manager().await?;
+        let listed = manager
+            .list_nodes(None)
+            .await
+            .context("cannot list the swarm's nodes")?;
+        let leader = listed
+            .iter()
+            .find(|n| n.manager_status.as_ref().and_then(|m| m.leader) == Some(true))
+            .and_then(crate::swarm::hostname)
+            .and_then(|host| self.container_of(host))
+            .filter(|c| c.running && c.api_port.is_some());
+        Ok(leader.unwrap_or(asked))
+    }
+
+    pub async fn docker_env(&self) -> Result<DockerEnv> {
+        let leader = self.leader().await?;
+        let port = leader.api_port.expect("leader() returns nodes with a published port");
+        Ok(DockerEnv {
+            docker_host: format!("tcp://127.0.0.1:{port}"),
+            cert_path: self.tls.client_dir().to_path_buf(),
+            swarmlab_docker_host: self.engine.address.clone(),
+        })
+    }
+}

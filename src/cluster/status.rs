@@ -1,0 +1,212 @@
+//! What `ls` and `inspect` show: the host engine's containers joined with the
+//! swarm's own node list, as read from a manager.
+
+use std::collections::BTreeMap;
+
+use bollard::models::{Node, NodeSpecAvailabilityEnum, NodeState, Reachability};
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use crate::engine::HostEngine;
+use crate::error::Result;
+use crate::naming::{ClusterName, Role};
+use crate::swarm;
+
+use super::{Cluster, NodeContainer, cluster_names, node_containers};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterStatus {
+    /// Every node container runs and every node is Ready.
+    Running,
+    /// Some nodes are not Ready or their containers do not run.
+    Degraded,
+    /// No node container runs.
+    Stopped,
+    /// Containers run but no manager answers.
+    Unreachable,
+    /// Only leftovers (a network, volumes) remain.
+    Incomplete,
+}
+
+/// One line of `swarmlab ls`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterSummary {
+    pub name: ClusterName,
+    pub status: ClusterStatus,
+    pub managers_ready: usize,
+    pub managers: usize,
+    pub workers_ready: usize,
+    pub workers: usize,
+}
+
+/// One node of `swarmlab inspect`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRow {
+    pub hostname: String,
+    pub role: Role,
+    /// leader, reachable or unreachable; empty for workers.
+    pub manager_status: String,
+    /// ready, down, unknown, disconnected; "absent" when the swarm does not list it.
+    pub swarm_state: String,
+    pub availability: String,
+    pub container: String,
+    pub container_state: String,
+    pub address: String,
+    pub image: String,
+    pub engine_version: String,
+    /// The host port of the node's engine API on 127.0.0.1.
+    pub api_port: Option<u16>,
+}
+
+/// Every cluster with its status.
+pub async fn list(engine: &HostEngine) -> Result<Vec<ClusterSummary>> {
+    let names = cluster_names(engine).await?;
+    let mut containers = node_containers(engine, None).await?;
+    let summaries = names.into_iter().map(|name| {
+        let nodes = containers.remove(&name).unwrap_or_default();
+        async move { summarize(engine, name, nodes).await }
+    });
+    Ok(join_all(summaries).await)
+}
+
+async fn summarize(engine: &HostEngine, name: ClusterName, nodes: Vec<NodeContainer>) -> ClusterSummary {
+    let count = |role| nodes.iter().filter(|n| n.node.role == role).count();
+    let (managers, workers) = (count(Role::Manager), count(Role::Worker));
+    let mut summary = ClusterSummary {
+        name: name.clone(),
+        status: ClusterStatus::Incomplete,
+        managers_ready: 0,
+        managers,
+        workers_ready: 0,
+        workers,
+    };
+    if nodes.is_empty() {
+        return summary;
+    }
+    if !nodes.iter().any(|n| n.running) {
+        summary.status = ClusterStatus::Stopped;
+        return summary;
+    }
+    let rows = match swarm_nodes(engine, &name, nodes).await {
+        Some(rows) => rows,
+        None => {
+            summary.status = ClusterStatus::Unreachable;
+            return summary;
+        }
+    };
+    let ready = |role| {
+        rows.iter()
+            .filter(|r| r.role == role && r.swarm_state == "ready" && r.container_state == "running")
+            .count()
+    };
+    summary.managers_ready = ready(Role::Manager);
+    summary.workers_ready = ready(Role::Worker);
+    summary.status = if summary.managers_ready == managers && summary.workers_ready == workers {
+        ClusterStatus::Running
+    } else {
+        ClusterStatus::Degraded
+    };
+    summary
+}
+
+async fn swarm_nodes(engine: &HostEngine, name: &ClusterName, nodes: Vec<NodeContainer>) -> Option<Vec<NodeRow>> {
+    let cluster = Cluster {
+        engine: engine.clone(),
+        name: name.clone(),
+        nodes,
+        tls: crate::tls::ClusterTls::open(name).ok()?,
+    };
+    let (_, manager) = cluster.any_manager().await.ok()?;
+    let listed = manager.list_nodes(None).await.ok()?;
+    Some(rows(&cluster.nodes, &listed))
+}
+
+/// The nodes of one cluster. Nodes whose manager cannot be reached are
+/// still shown from what the host engine knows.
+pub async fn inspect(cluster: &Cluster) -> Result<Vec<NodeRow>> {
+    let listed = match cluster.any_manager().await {
+        Ok((_, manager)) => manager.list_nodes(None).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    Ok(rows(&cluster.nodes, &listed))
+}
+
+/// Joins containers and swarm entries by hostname. A hostname the swarm
+/// lists more than once (a node recreated under the same name) is shown by
+/// its Ready entry, else its newest.
+fn rows(containers: &[NodeContainer], listed: &[Node]) -> Vec<NodeRow> {
+    let mut by_host: BTreeMap<&str, &Node> = BTreeMap::new();
+    for node in listed {
+        let Some(host) = swarm::hostname(node) else { continue };
+        let better = match by_host.get(host) {
+            None => true,
+            Some(current) => {
+                (swarm::is_ready(node), node.created_at.clone())
+                    > (swarm::is_ready(current), current.created_at.clone())
+            }
+        };
+        if better {
+            by_host.insert(host, node);
+        }
+    }
+    containers
+        .iter()
+        .map(|c| {
+            let host = c.node.hostname();
+            let entry = by_host.get(host.as_str()).copied();
+            NodeRow {
+                role: c.node.role,
+                manager_status: entry.map(manager_status).unwrap_or_default(),
+                swarm_state: entry
+                    .and_then(|n| n.status.as_ref()?.state)
+                    .map(state_name)
+                    .unwrap_or_else(|| "absent".into()),
+                availability: entry
+                    .and_then(|n| n.spec.as_ref()?.availability)
+                    .map(|a| match a {
+                        NodeSpecAvailabilityEnum::ACTIVE => "active",
+                        NodeSpecAvailabilityEnum::PAUSE => "pause",
+                        NodeSpecAvailabilityEnum::DRAIN => "drain",
+                        NodeSpecAvailabilityEnum::EMPTY => "",
+                    })
+                    .unwrap_or_default()
+                    .to_string(),
+                container: c.name.clone(),
+                container_state: c.state.clone(),
+                address: c.address.map(|a| a.to_string()).unwrap_or_default(),
+                image: c.image.clone(),
+                engine_version: entry
+                    .and_then(|n| n.description.as_ref()?.engine.as_ref()?.engine_version.clone())
+                    .unwrap_or_default(),
+                api_port: c.api_port.filter(|_| c.running),
+                hostname: host,
+            }
+        })
+        .collect()
+}
+
+fn state_name(state: NodeState) -> String {
+    match state {
+        NodeState::READY => "ready",
+        NodeState::DOWN => "down",
+        NodeState::DISCONNECTED => "disconnected",
+        NodeState::UNKNOWN => "unknown",
+    }
+    .to_string()
+}
+
+fn manager_status(node: &Node) -> String {
+    let Some(status) = node.manager_status.as_ref() else {
+        return String::new();
+    };
+    if status.leader == Some(true) {
+        return "leader".into();
+    }
+    match status.reachability {
+        Some(Reachability::REACHABLE) => "reachable",
+        Some(Reachability::UNREACHABLE) => "unreachable",
+        _ => "unknown",
+    }
+    .into()
+}

@@ -1,0 +1,150 @@
+//! Access to Docker engines: the host's, which runs the node containers, and
+//! each node's own, reached over TLS on a port published on 127.0.0.1.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::{API_DEFAULT_VERSION, Docker};
+
+use crate::error::{Error, Result, engine_message};
+
+/// Selects the host engine for swarmlab itself. `swarmlab env` exports it,
+/// so that swarmlab keeps using the host engine after DOCKER_HOST has been
+/// pointed at a cluster.
+pub const HOST_ENV: &str = "SWARMLAB_DOCKER_HOST";
+const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
+/// Long enough for an image import or export through the API.
+const REQUEST_TIMEOUT_SECS: u64 = 600;
+
+const START_HINT: &str = "start one (Debian: `apt-get install docker.io && dockerd &`, or run scripts/setup), or point SWARMLAB_DOCKER_HOST or DOCKER_HOST at one";
+
+/// The engine that runs the node containers.
+#[derive(Clone)]
+pub struct HostEngine {
+    pub docker: Docker,
+    /// Where it was reached, as a DOCKER_HOST value.
+    pub address: String,
+}
+
+impl HostEngine {
+    /// Connects to the engine named by SWARMLAB_DOCKER_HOST, else
+    /// DOCKER_HOST, else the local socket, and agrees on an API version.
+    pub async fn connect() -> Result<Self> {
+        let from_swarmlab = std::env::var(HOST_ENV).ok().filter(|s| !s.is_empty());
+        let from_docker = std::env::var("DOCKER_HOST").ok().filter(|s| !s.is_empty());
+        let tls_from_env = from_swarmlab.is_none() && std::env::var_os("DOCKER_TLS_VERIFY").is_some();
+        let address = from_swarmlab
+            .or(from_docker)
+            .unwrap_or_else(|| DEFAULT_SOCKET.to_string());
+        let unreachable = |reason: String| Error::EngineUnreachable {
+            address: address.clone(),
+            reason,
+            hint: START_HINT.to_string(),
+        };
+
+        let docker = if let Some(path) = address.strip_prefix("unix://") {
+            if !Path::new(path).exists() {
+                return Err(unreachable(format!("{path} does not exist")));
+            }
+            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+        } else if address.starts_with("tcp://") && tls_from_env {
+            let dir = std::env::var("DOCKER_CERT_PATH").unwrap_or_default();
+            let dir = Path::new(&dir);
+            Docker::connect_with_ssl(
+                &address,
+                &dir.join("key.pem"),
+                &dir.join("cert.pem"),
+                &dir.join("ca.pem"),
+                REQUEST_TIMEOUT_SECS,
+                API_DEFAULT_VERSION,
+            )
+        } else if address.starts_with("tcp://") || address.starts_with("http://") {
+            Docker::connect_with_http(&address, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+        } else {
+            return Err(Error::invalid(format!(
+                "unsupported engine address {address:?}: use unix:///path or tcp://host:port"
+            )));
+        }
+        .map_err(|e| unreachable(engine_message(&e)))?;
+
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(connect_reason(&e)))?;
+        Ok(HostEngine { docker, address })
+    }
+
+    /// True when the engine runs on this machine, so that its published
+    /// 127.0.0.1 ports are this machine's too.
+    pub fn is_local(&self) -> bool {
+        self.address.starts_with("unix://")
+            || self.address.contains("://127.0.0.1")
+            || self.address.contains("://localhost")
+    }
+}
+
+/// Connects to a node's engine on its published port. Does not wait for it:
+/// see [`wait_ping`].
+pub fn node_client(port: u16, cert_dir: &Path) -> Result<Docker> {
+    let address = format!("tcp://127.0.0.1:{port}");
+    Docker::connect_with_ssl(
+        &address,
+        &cert_dir.join("key.pem"),
+        &cert_dir.join("cert.pem"),
+        &cert_dir.join("ca.pem"),
+        REQUEST_TIMEOUT_SECS,
+        API_DEFAULT_VERSION,
+    )
+    .map_err(|e| Error::Other(format!("cannot set up a client for {address}: {}", engine_message(&e))))
+}
+
+/// Polls an engine until it answers a ping, then agrees on an API version.
+/// `alive` is asked between attempts, so that a node whose container died
+/// fails at once instead of at the deadline.
+pub async fn wait_ping<F, Fut>(docker: Docker, deadline: tokio::time::Instant, mut alive: F) -> Result<Docker>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut delay = Duration::from_millis(20);
+    let mut checks = 0u32;
+    loop {
+        match docker.ping().await {
+            Ok(_) => {
+                return docker.negotiate_version().await.map_err(|e| {
+                    Error::Other(format!(
+                        "engine answered but version negotiation failed: {}",
+                        engine_message(&e)
+                    ))
+                });
+            }
+            Err(error) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Error::Other(format!(
+                        "its engine never answered: {}",
+                        connect_reason(&error)
+                    )));
+                }
+            }
+        }
+        // Asking the host engine about the container costs a request; do it
+        // every few attempts only.
+        checks += 1;
+        if checks.is_multiple_of(5) {
+            alive().await?;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 3 / 2).min(Duration::from_millis(200));
+    }
+}
+
+/// A short reason for a failed connection, without hyper's nesting.
+fn connect_reason(error: &bollard::errors::Error) -> String {
+    let mut text = engine_message(error);
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text = inner.to_string();
+        source = inner.source();
+    }
+    crate::error::one_line(&text)
+}

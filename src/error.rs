@@ -1,0 +1,158 @@
+//! The errors a user can meet, each with its own exit code.
+//!
+//! Every message is one line that says what went wrong and what to do next;
+//! the CLI prints it once and exits with [`Error::exit_code`].
+
+use std::time::Duration;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no Docker engine answers at {address} ({reason}); {hint}")]
+    EngineUnreachable {
+        address: String,
+        reason: String,
+        hint: String,
+    },
+
+    #[error("{0}")]
+    InvalidInput(String),
+
+    #[error("cluster {0:?} already exists: delete it first (swarmlab delete --name {0}) or choose another --name")]
+    ClusterExists(String),
+
+    #[error("no cluster named {0:?}: `swarmlab ls` lists the clusters")]
+    ClusterNotFound(String),
+
+    #[error("{0}")]
+    NodeImageMissing(String),
+
+    #[error(
+        "no free subnet left in {pool} for a cluster network: delete a cluster or set SWARMLAB_SUBNET_POOL to a larger private range (e.g. 172.28.0.0/14)"
+    )]
+    SubnetExhausted { pool: String },
+
+    #[error("{0}")]
+    PortUnavailable(String),
+
+    #[error("timed out after {} waiting for {what}; {hint}", humantime::format_duration(*.after))]
+    Timeout {
+        what: String,
+        after: Duration,
+        hint: String,
+    },
+
+    #[error("node {node} failed: {reason}")]
+    NodeFailed { node: String, reason: String },
+
+    #[error("interrupted")]
+    Interrupted,
+
+    #[error("{context}: {}", engine_message(.source))]
+    Engine {
+        context: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// Exit codes, documented in README.md. 2 matches what clap uses for usage errors.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::InvalidInput(_) => 2,
+            Error::ClusterNotFound(_) => 3,
+            Error::ClusterExists(_) => 4,
+            Error::EngineUnreachable { .. } => 5,
+            Error::NodeImageMissing(_) => 6,
+            Error::SubnetExhausted { .. } | Error::PortUnavailable(_) => 7,
+            Error::Timeout { .. } => 8,
+            Error::Interrupted => 130,
+            Error::NodeFailed { .. } | Error::Engine { .. } | Error::Io { .. } | Error::Other(_) => 1,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidInput(message.into())
+    }
+}
+
+/// The part of a bollard error a user can act on: the engine's own message
+/// rather than the Rust debug form.
+pub fn engine_message(error: &bollard::errors::Error) -> String {
+    use bollard::errors::Error as E;
+    let text = match error {
+        E::DockerResponseServerError { message, .. } => message.clone(),
+        E::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    };
+    one_line(&text)
+}
+
+/// Collapses whitespace so that every message printed stays on one line.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Adds a sentence of context to engine and I/O errors, as anyhow's `context` does.
+pub trait Context<T> {
+    fn context(self, context: impl Into<String>) -> Result<T>;
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, bollard::errors::Error> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::Engine {
+            context: context.into(),
+            source,
+        })
+    }
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|source| Error::Engine {
+            context: context().into(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, std::io::Error> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: context.into(),
+            source,
+        })
+    }
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: context().into(),
+            source,
+        })
+    }
+}
+
+/// True when the engine answered 404 (no such container, network, volume...).
+pub fn is_not_found(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }
+    )
+}
+
+/// True when the engine answered 409 (name already in use, conflict).
+pub fn is_conflict(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }
+    )
+}

@@ -1,0 +1,20 @@
+//! swarmlab: multi-node Docker Swarm clusters on one machine, built from
+//! Docker-in-Docker containers, for learning and testing.
+//!
+//! The CLI (`src/main.rs`) is a thin layer over this library. State lives
+//! only in the labels of the containers, volumes and networks on the host
+//! engine (see [`labels`]).
+
+pub mod addressing;
+pub mod cluster;
+pub mod engine;
+pub mod error;
+pub mod labels;
+pub mod naming;
+pub mod node_container;
+pub mod node_image;
+pub mod progress;
+pub mod swarm;
+pub mod tls;
+
+pub use error::{Error, Result};

@@ -1,0 +1,319 @@
+//! A node's container on the host engine: how it is configured, created,
+//! started and inspected.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Mount, MountType, NetworkingConfig,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder};
+use futures_util::StreamExt;
+
+use crate::engine::HostEngine;
+use crate::error::{Context, Error, Result, engine_message, is_conflict, is_not_found};
+use crate::labels;
+use crate::naming::{ClusterName, NodeName};
+use crate::node_image::ENTRYPOINT_SCRIPT;
+use crate::tls::NODE_TLS_DIR;
+
+/// The node engine's TLS port inside the container.
+pub const API_PORT: &str = "2376/tcp";
+pub const API_PORT_NUMBER: u16 = 2376;
+const NODE_GOGC: u32 = 25;
+
+/// Everything that decides what a node container looks like.
+#[derive(Debug, Clone)]
+pub struct NodePlan {
+    pub cluster: ClusterName,
+    pub node: NodeName,
+    pub image: String,
+    pub network: String,
+    pub address: Ipv4Addr,
+    /// A fixed host port for the engine API; the engine picks one when None.
+    pub api_port: Option<u16>,
+}
+
+impl NodePlan {
+    pub fn container(&self) -> String {
+        self.node.container(&self.cluster)
+    }
+}
+
+/// Whether node containers run `--privileged`, shared by the nodes of one
+/// operation: the first node that finds it refused spares the others the try.
+#[derive(Debug)]
+pub struct Security {
+    privileged_refused: AtomicBool,
+}
+
+impl Security {
+    /// Starts from what the host engine most likely allows. Where runc may
+    /// not grant every capability (see ../shared/ENVIRONMENT.md), a
+    /// privileged container cannot start; the capability bounding set of
+    /// the local engine's process tells that in advance.
+    pub fn guess(engine: &HostEngine) -> Self {
+        let refused = engine.is_local() && !full_bounding_set();
+        Security {
+            privileged_refused: AtomicBool::new(refused),
+        }
+    }
+
+    fn privileged(&self) -> bool {
+        !self.privileged_refused.load(Ordering::Relaxed)
+    }
+
+    fn refuse_privileged(&self) {
+        self.privileged_refused.store(true, Ordering::Relaxed);
+    }
+
+    /// How the last node was run, for messages.
+    pub fn describe(&self) -> &'static str {
+        if self.privileged() {
+            "privileged"
+        } else {
+            "explicit capabilities (the engine refuses --privileged)"
+        }
+    }
+}
+
+/// Reads the engine's capability bounding set (falling back to our own) and
+/// compares it with every capability the kernel knows.
+fn full_bounding_set() -> bool {
+    let read_bounding = |pid: &str| -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("CapBnd:"))?;
+        u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
+    };
+    let engine_pid = std::fs::read_to_string("/var/run/docker.pid").ok();
+    let bounding = engine_pid
+        .as_deref()
+        .and_then(|pid| read_bounding(pid.trim()))
+        .or_else(|| read_bounding("self"));
+    let last_cap: Option<u32> = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    match (bounding, last_cap) {
+        (Some(bounding), Some(last)) if last < 64 => {
+            let all = if last == 63 { u64::MAX } else { (1u64 << (last + 1)) - 1 };
+            bounding & all == all
+        }
+        _ => true,
+    }
+}
+
+/// The dockerd arguments of every node: the local socket for `docker exec
+/// NODE docker ...`, and TLS-only TCP for swarmlab and the docker CLI.
+fn dockerd_args() -> Vec<String> {
+    vec![
+        "--host=unix:///var/run/docker.sock".into(),
+        "--host=tcp://0.0.0.0:2376".into(),
+        "--tlsverify".into(),
+        format!("--tlscacert={NODE_TLS_DIR}/ca.pem"),
+        format!("--tlscert={NODE_TLS_DIR}/cert.pem"),
+        format!("--tlskey={NODE_TLS_DIR}/key.pem"),
+    ]
+}
+
+fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> ContainerCreateBody {
+    let mut env = tls_env.to_vec();
+    // A smaller Go heap target keeps an idle node's dockerd and containerd
+    // near 35 MiB instead of 45 (measured); start-up time is unchanged.
+    env.push(format!("GOGC={NODE_GOGC}"));
+    let mut host = HostConfig {
+        network_mode: Some(plan.network.clone()),
+        port_bindings: Some(HashMap::from([(
+            API_PORT.to_string(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(plan.api_port.map(|p| p.to_string()).unwrap_or_default()),
+            }]),
+        )])),
+        mounts: Some(vec![Mount {
+            target: Some("/var/lib/docker".into()),
+            source: Some(plan.node.volume(&plan.cluster)),
+            typ: Some(MountType::VOLUME),
+            ..Default::default()
+        }]),
+        // Brings the cluster back by itself after the host engine restarts.
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    };
+    if privileged {
+        host.privileged = Some(true);
+    } else {
+        // The profile measured to run a Docker engine where --privileged is
+        // refused; the entrypoint then makes /sys and the cgroups writable.
+        host.cap_add = Some(vec!["ALL".into()]);
+        host.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
+        host.security_opt = Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]);
+        // What the CLI's `--security-opt systempaths=unconfined` sends.
+        host.masked_paths = Some(vec![]);
+        host.readonly_paths = Some(vec![]);
+        host.device_cgroup_rules = Some(vec!["a *:* rwm".into()]);
+    }
+    ContainerCreateBody {
+        image: Some(plan.image.clone()),
+        hostname: Some(plan.node.hostname()),
+        env: Some(env),
+        entrypoint: Some(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            ENTRYPOINT_SCRIPT.into(),
+            "swarmlab-node".into(),
+        ]),
+        cmd: Some(dockerd_args()),
+        exposed_ports: Some(vec![API_PORT.to_string()]),
+        labels: Some(labels::node(&plan.cluster, plan.node)),
+        host_config: Some(host),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                plan.network.clone(),
+                EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some(plan.address.to_string()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Creates the node's volume and container, gives it its TLS identity and
+/// starts it, falling back from --privileged when the engine refuses it.
+pub async fn launch(engine: &HostEngine, plan: &NodePlan, security: &Security, tls_env: &[String]) -> Result<()> {
+    let name = plan.container();
+    let volume = VolumeCreateRequest {
+        name: Some(plan.node.volume(&plan.cluster)),
+        labels: Some(labels::node(&plan.cluster, plan.node)),
+        ..Default::default()
+    };
+    engine
+        .docker
+        .create_volume(volume)
+        .await
+        .with_context(|| format!("cannot create the volume of {name}"))?;
+
+    loop {
+        let privileged = security.privileged();
+        create(engine, plan, privileged, tls_env).await?;
+        match engine.docker.start_container(&name, None).await {
+            Ok(()) => return Ok(()),
+            Err(e) if privileged && refuses_privileged(&e) => {
+                security.refuse_privileged();
+                remove(engine, &name).await?;
+            }
+            Err(e) => return Err(start_error(plan, e)),
+        }
+    }
+}
+
+async fn create(engine: &HostEngine, plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Result<()> {
+    let name = plan.container();
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    engine
+        .docker
+        .create_container(Some(options), container_config(plan, privileged, tls_env))
+        .await
+        .map_err(|e| {
+            if is_conflict(&e) {
+                Error::Other(format!("a container named {name} already exists: remove it (docker rm -f {name}) or choose another cluster name"))
+            } else {
+                Error::Engine { context: format!("cannot create container {name}"), source: e }
+            }
+        })?;
+    Ok(())
+}
+
+fn refuses_privileged(error: &bollard::errors::Error) -> bool {
+    let message = engine_message(error);
+    message.contains("apply caps") || message.contains("operation not permitted")
+}
+
+fn start_error(plan: &NodePlan, error: bollard::errors::Error) -> Error {
+    let message = engine_message(&error);
+    if let Some(port) = plan
+        .api_port
+        .filter(|_| message.contains("allocated") || message.contains("address already in use"))
+    {
+        return Error::PortUnavailable(format!(
+            "host port 127.0.0.1:{port} is already in use: choose another --api-port or leave it out"
+        ));
+    }
+    Error::NodeFailed {
+        node: plan.node.hostname(),
+        reason: format!("its container did not start: {message}"),
+    }
+}
+
+/// Removes a container and its anonymous volumes; a missing one is fine.
+pub async fn remove(engine: &HostEngine, name: &str) -> Result<()> {
+    let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+    match engine.docker.remove_container(name, Some(options)).await {
+        Err(e) if !is_not_found(&e) => Err(e).with_context(|| format!("cannot remove container {name}")),
+        _ => Ok(()),
+    }
+}
+
+/// The host port that reaches the node's engine API.
+pub async fn published_api_port(engine: &HostEngine, name: &str) -> Result<u16> {
+    let info = engine
+        .docker
+        .inspect_container(name, None)
+        .await
+        .with_context(|| format!("cannot inspect container {name}"))?;
+    info.network_settings
+        .and_then(|n| n.ports)
+        .and_then(|ports| ports.get(API_PORT).cloned().flatten())
+        .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port?.parse().ok()))
+        .ok_or_else(|| Error::Other(format!("container {name} publishes no engine API port: is it running?")))
+}
+
+/// Fails with the end of the container's log when it is no longer running.
+pub async fn ensure_running(engine: &HostEngine, name: &str, node: &str) -> Result<()> {
+    let info = engine
+        .docker
+        .inspect_container(name, None)
+        .await
+        .with_context(|| format!("cannot inspect container {name}"))?;
+    let state = info.state.unwrap_or_default();
+    if state.running == Some(true) && state.restarting != Some(true) {
+        return Ok(());
+    }
+    let tail = log_tail(engine, name, 3).await;
+    Err(Error::NodeFailed {
+        node: node.to_string(),
+        reason: format!(
+            "its container stopped (exit code {}) before its engine answered{}",
+            state.exit_code.unwrap_or_default(),
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {tail}")
+            }
+        ),
+    })
+}
+
+/// The last lines a container printed, joined on one line.
+pub async fn log_tail(engine: &HostEngine, name: &str, lines: usize) -> String {
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    let mut stream = engine.docker.logs(name, Some(options));
+    let mut text = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push(chunk.to_string().trim().to_string());
+    }
+    crate::error::one_line(&text.join(" / "))
+}

@@ -1,0 +1,285 @@
+//! The image node containers run: choosing one, and building swarmlab's own
+//! from Debian's packages without any registry.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use futures_util::{StreamExt, TryStreamExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::engine::HostEngine;
+use crate::error::{Context, Error, Result, engine_message, is_not_found};
+use crate::progress::Progress;
+
+pub const DEFAULT_TAG: &str = "swarmlab/node:latest";
+pub const IMAGE_ENV: &str = "SWARMLAB_NODE_IMAGE";
+const OFFICIAL_DIND: &str = "docker:dind";
+/// Prepares a container to run its own engine; also the entrypoint of the
+/// image `build` makes, so that the image works without swarmlab too.
+pub const ENTRYPOINT_SCRIPT: &str = include_str!("../assets/node-entrypoint.sh");
+const ENTRYPOINT_PATH: &str = "/usr/local/bin/swarmlab-node-entrypoint";
+const PACKAGES: &str = "docker.io,iptables,iproute2,procps,ca-certificates";
+/// Not needed in a node: documentation, apt's caches, libnetwork's debug tools.
+const PRUNED: &[&str] = &[
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/lib/apt/lists",
+    "var/cache/apt",
+    "var/cache/debconf",
+    "usr/bin/dnet",
+    "usr/sbin/ovrouter",
+];
+
+/// Picks the node image: `explicit` (--image) > SWARMLAB_NODE_IMAGE >
+/// swarmlab/node:latest when present > docker:dind, pulled.
+pub async fn resolve(engine: &HostEngine, explicit: Option<&str>, progress: &dyn Progress) -> Result<String> {
+    let chosen = explicit
+        .map(str::to_string)
+        .or_else(|| std::env::var(IMAGE_ENV).ok().filter(|s| !s.is_empty()));
+    if let Some(image) = chosen {
+        if is_present(engine, &image).await? {
+            return Ok(image);
+        }
+        progress.note(&format!("node image {image} is not on the host engine; pulling it"));
+        return match pull(engine, &image).await {
+            Ok(()) => Ok(image),
+            Err(reason) => Err(Error::NodeImageMissing(format!(
+                "node image {image} is not on the host engine and could not be pulled ({reason}): build swarmlab's own with `swarmlab node-image build` or choose another --image"
+            ))),
+        };
+    }
+    if is_present(engine, DEFAULT_TAG).await? {
+        return Ok(DEFAULT_TAG.to_string());
+    }
+    progress.note(&format!("{DEFAULT_TAG} is not built; pulling {OFFICIAL_DIND} instead"));
+    match pull(engine, OFFICIAL_DIND).await {
+        Ok(()) => Ok(OFFICIAL_DIND.to_string()),
+        Err(reason) => Err(Error::NodeImageMissing(format!(
+            "no node image: {DEFAULT_TAG} is not built and {OFFICIAL_DIND} could not be pulled ({reason}); build one offline with `swarmlab node-image build`, or make {OFFICIAL_DIND} pullable"
+        ))),
+    }
+}
+
+pub async fn is_present(engine: &HostEngine, image: &str) -> Result<bool> {
+    match engine.docker.inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot inspect image {image}")),
+    }
+}
+
+async fn pull(engine: &HostEngine, image: &str) -> Result<(), String> {
+    let (name, tag) = split_reference(image);
+    let options = CreateImageOptionsBuilder::new().from_image(name).tag(tag).build();
+    engine
+        .docker
+        .create_image(Some(options), None, None)
+        .try_for_each(|_| async { Ok(()) })
+        .await
+        .map_err(|e| engine_message(&e))
+}
+
+/// Splits `repo:tag` (the repository may hold a registry port) into its parts.
+fn split_reference(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (image, "latest"),
+    }
+}
+
+/// Options of [`build`].
+pub struct BuildOptions {
+    pub tag: String,
+    pub suite: String,
+    pub mirror: String,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            tag: DEFAULT_TAG.to_string(),
+            suite: "bookworm".to_string(),
+            mirror: std::env::var("SWARMLAB_DEBIAN_MIRROR")
+                .unwrap_or_else(|_| "http://deb.debian.org/debian".to_string()),
+        }
+    }
+}
+
+/// Builds a Docker-in-Docker node image with debootstrap and imports it
+/// into the host engine. Returns the image ID.
+pub async fn build(engine: &HostEngine, options: &BuildOptions, progress: &dyn Progress) -> Result<String> {
+    if which("debootstrap").is_none() {
+        return Err(Error::Other(
+            "building the node image needs debootstrap: install it (apt-get install debootstrap) and try again".into(),
+        ));
+    }
+    if !is_root() {
+        return Err(Error::Other(
+            "building the node image needs root (debootstrap creates device files): run it as root or with sudo".into(),
+        ));
+    }
+    let rootfs = TempDir::new("swarmlab-rootfs")?;
+    const STEP: &str = "image";
+
+    progress.step(STEP, &format!("debootstrap {} from {}", options.suite, options.mirror));
+    let mut child = tokio::process::Command::new("debootstrap")
+        .args(["--variant=minbase", &format!("--include={PACKAGES}"), &options.suite])
+        .arg(rootfs.path())
+        .arg(&options.mirror)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot run debootstrap")?;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let errors = tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut last = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            last.push(line);
+            if last.len() > 5 {
+                last.remove(0);
+            }
+        }
+        last.join(" / ")
+    });
+    let mut lines = BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        progress.step(STEP, &format!("debootstrap: {}", line.trim_start_matches("I: ")));
+    }
+    let status = child.wait().await.context("debootstrap did not finish")?;
+    if !status.success() {
+        let tail = errors.await.unwrap_or_default();
+        return Err(Error::Other(format!("debootstrap failed ({status}): {tail}")));
+    }
+
+    progress.step(STEP, "trimming the root file system");
+    for path in PRUNED {
+        let path = rootfs.path().join(path);
+        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+    }
+    write_entrypoint(rootfs.path())?;
+
+    progress.step(STEP, &format!("importing as {}", options.tag));
+    let id = import(engine, rootfs.path(), &options.tag).await?;
+    progress.done(STEP, &format!("built {} ({})", options.tag, short_id(&id)));
+    Ok(id)
+}
+
+fn write_entrypoint(rootfs: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = rootfs.join(ENTRYPOINT_PATH.trim_start_matches('/'));
+    std::fs::create_dir_all(path.parent().expect("has a parent")).context("cannot write the node entrypoint")?;
+    std::fs::write(&path, ENTRYPOINT_SCRIPT).context("cannot write the node entrypoint")?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).context("cannot write the node entrypoint")
+}
+
+/// Streams the root file system, as tar archives it (device files, owners,
+/// hard links intact), into the engine's image import.
+async fn import(engine: &HostEngine, rootfs: &Path, tag: &str) -> Result<String> {
+    let mut tar = tokio::process::Command::new("tar")
+        .arg("-C")
+        .arg(rootfs)
+        .args(["--numeric-owner", "-c", "."])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot run tar")?;
+    let body = tokio_util::io::ReaderStream::new(tar.stdout.take().expect("piped"));
+    let (repo, version) = split_reference(tag);
+    let options = CreateImageOptionsBuilder::new()
+        .from_src("-")
+        .repo(repo)
+        .tag(version)
+        .changes(vec![
+            format!("ENTRYPOINT [\"{ENTRYPOINT_PATH}\"]"),
+            "VOLUME /var/lib/docker".to_string(),
+            "LABEL io.swarmlab.node-image=debian".to_string(),
+        ])
+        .build();
+    let mut stream = engine
+        .docker
+        .create_image(Some(options), Some(bollard::body_try_stream(body)), None)
+        .boxed();
+    while let Some(item) = stream.next().await {
+        item.context("importing the node image failed")?;
+    }
+    let status = tar.wait().await.context("tar did not finish")?;
+    if !status.success() {
+        return Err(Error::Other(format!("tar of the root file system failed ({status})")));
+    }
+    let image = engine
+        .docker
+        .inspect_image(tag)
+        .await
+        .context("the imported node image cannot be found")?;
+    Ok(image.id.unwrap_or_default())
+}
+
+pub fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> Result<Self> {
+        let base = std::env::var_os("SWARMLAB_BUILD_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/tmp"));
+        let dir = base.join(format!("{prefix}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert_eq!(split_reference("docker:dind"), ("docker", "dind"));
+        assert_eq!(split_reference("swarmlab/node"), ("swarmlab/node", "latest"));
+        assert_eq!(
+            split_reference("localhost:5000/node"),
+            ("localhost:5000/node", "latest")
+        );
+        assert_eq!(split_reference("localhost:5000/node:v1"), ("localhost:5000/node", "v1"));
+    }
+}

@@ -1,0 +1,178 @@
+//! TLS material of a cluster: a CA, one server identity that every node's
+//! engine presents, and one client identity for swarmlab and the docker CLI.
+//!
+//! The node engines listen on TCP only with `--tlsverify`: besides keeping
+//! the API to its owner, dockerd deliberately stalls its start-up by a
+//! second when it serves plain TCP, and a node's start-up is what cluster
+//! creation waits for.
+//!
+//! The files live under the user's data directory, laid out as the docker
+//! CLI expects for DOCKER_CERT_PATH, and go away with the cluster.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+
+use crate::error::{Context, Error, Result};
+use crate::naming::ClusterName;
+
+/// Where the node entrypoint writes the engine's identity (see assets/node-entrypoint.sh).
+pub const NODE_TLS_DIR: &str = "/etc/swarmlab/tls";
+
+const CA_CERT: &str = "ca.pem";
+const CA_KEY: &str = "ca-key.pem";
+const CLIENT_CERT: &str = "cert.pem";
+const CLIENT_KEY: &str = "key.pem";
+const SERVER_CERT: &str = "server-cert.pem";
+const SERVER_KEY: &str = "server-key.pem";
+
+/// swarmlab's data directory: SWARMLAB_HOME, else $XDG_DATA_HOME/swarmlab,
+/// else ~/.local/share/swarmlab.
+pub fn data_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("SWARMLAB_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("swarmlab"));
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/swarmlab")),
+        None => Err(Error::invalid("neither SWARMLAB_HOME nor HOME is set: set one of them")),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterTls {
+    dir: PathBuf,
+}
+
+impl ClusterTls {
+    fn dir_for(cluster: &ClusterName) -> Result<PathBuf> {
+        Ok(data_dir()?.join("clusters").join(cluster.as_str()))
+    }
+
+    /// Makes fresh material for a new cluster, replacing any left over.
+    pub fn create(cluster: &ClusterName) -> Result<Self> {
+        let dir = Self::dir_for(cluster)?;
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        restrict(&dir, 0o700)?;
+
+        let material = generate(cluster).map_err(|e| Error::Other(format!("cannot make TLS certificates: {e}")))?;
+        for (name, contents) in material {
+            let path = dir.join(name);
+            fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+            if name.contains("key") {
+                restrict(&path, 0o600)?;
+            }
+        }
+        Ok(ClusterTls { dir })
+    }
+
+    /// The material of an existing cluster.
+    pub fn open(cluster: &ClusterName) -> Result<Self> {
+        let dir = Self::dir_for(cluster)?;
+        if ![CA_CERT, CLIENT_CERT, CLIENT_KEY, SERVER_CERT, SERVER_KEY]
+            .iter()
+            .all(|f| dir.join(f).is_file())
+        {
+            return Err(Error::Other(format!(
+                "the TLS certificates of cluster {cluster:?} are missing from {}: swarmlab cannot reach its nodes; delete the cluster and create it again",
+                dir.display()
+            )));
+        }
+        Ok(ClusterTls { dir })
+    }
+
+    /// Removes the material of a cluster, if any.
+    pub fn remove(cluster: &ClusterName) -> Result<()> {
+        let dir = Self::dir_for(cluster)?;
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The client identity, as DOCKER_CERT_PATH wants it.
+    pub fn client_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The server identity as environment variables, which the node
+    /// entrypoint writes to [`NODE_TLS_DIR`] before dockerd starts.
+    pub fn node_env(&self) -> Result<Vec<String>> {
+        [
+            ("SWARMLAB_TLS_CA", CA_CERT),
+            ("SWARMLAB_TLS_CERT", SERVER_CERT),
+            ("SWARMLAB_TLS_KEY", SERVER_KEY),
+        ]
+        .into_iter()
+        .map(|(var, file)| {
+            let path = self.dir.join(file);
+            let pem = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(format!("{var}={}", pem.trim_end()))
+        })
+        .collect()
+    }
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot restrict permissions of {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> Result<()> {
+    Ok(())
+}
+
+fn generate(cluster: &ClusterName) -> Result<Vec<(&'static str, String)>, rcgen::Error> {
+    let named = |what: &str| {
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, format!("swarmlab {cluster} {what}"));
+        name
+    };
+
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::default();
+    ca_params.distinguished_name = named("CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, &ca_key);
+
+    let server_key = KeyPair::generate()?;
+    let mut server_params = CertificateParams::new(vec!["localhost".to_string()])?;
+    server_params.distinguished_name = named("node");
+    server_params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+    server_params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_cert = server_params.signed_by(&server_key, &issuer)?;
+
+    let client_key = KeyPair::generate()?;
+    let mut client_params = CertificateParams::default();
+    client_params.distinguished_name = named("client");
+    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client_params.signed_by(&client_key, &issuer)?;
+
+    Ok(vec![
+        (CA_CERT, ca_cert.pem()),
+        (CA_KEY, ca_key.serialize_pem()),
+        (SERVER_CERT, server_cert.pem()),
+        (SERVER_KEY, server_key.serialize_pem()),
+        (CLIENT_CERT, client_cert.pem()),
+        (CLIENT_KEY, client_key.serialize_pem()),
+    ])
+}

@@ -1,0 +1,238 @@
+//! The test builder and helpers. Everything runs against the real Docker
+//! engine that scripts/setup started; nothing is mocked.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Where the swarmlab under test keeps its data (TLS material).
+pub fn home() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("swarmlab-home")
+}
+
+/// A cluster name unique to this test run, so that runs never collide.
+pub fn unique(name: &str) -> String {
+    format!("t{}-{name}", std::process::id() % 100_000)
+}
+
+/// The swarmlab binary with a clean environment: the host engine from the
+/// default socket, plain progress lines, a private data directory.
+pub fn swarmlab_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_swarmlab"));
+    for var in [
+        "DOCKER_HOST",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+        "DOCKER_CONTEXT",
+        "SWARMLAB_DOCKER_HOST",
+        "SWARMLAB_CLUSTER",
+        "SWARMLAB_NODE_IMAGE",
+        "SWARMLAB_SUBNET_POOL",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("SWARMLAB_HOME", home()).env("SWARMLAB_PLAIN", "1");
+    command
+}
+
+/// A fluent description of one swarmlab invocation and what it must print.
+#[must_use]
+pub struct Test {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    status: i32,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    one_line_error: bool,
+}
+
+impl Test {
+    pub fn new() -> Self {
+        Test {
+            args: Vec::new(),
+            env: Vec::new(),
+            status: 0,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            one_line_error: false,
+        }
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn stdout_has(mut self, text: &str) -> Self {
+        self.stdout.push(text.to_string());
+        self
+    }
+
+    pub fn stderr_has(mut self, text: &str) -> Self {
+        self.stderr.push(text.to_string());
+        self
+    }
+
+    /// Expects a failure with exit code `status` and exactly one line on
+    /// stderr, starting "swarmlab: error:", containing `text`.
+    pub fn fails_with(mut self, status: i32, text: &str) -> Self {
+        self.status = status;
+        self.one_line_error = true;
+        self.stderr.push(text.to_string());
+        self
+    }
+
+    pub fn run(self) -> Output {
+        let mut command = swarmlab_command();
+        command.args(&self.args);
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("swarmlab runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let context = format!(
+            "swarmlab {}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+            self.args.join(" ")
+        );
+        assert_eq!(output.status.code(), Some(self.status), "exit code of {context}");
+        for text in &self.stdout {
+            assert!(stdout.contains(text), "stdout lacks {text:?} in {context}");
+        }
+        for text in &self.stderr {
+            assert!(stderr.contains(text), "stderr lacks {text:?} in {context}");
+        }
+        assert!(!stderr.contains("panicked"), "panic in {context}");
+        if self.one_line_error {
+            let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('[')).collect();
+            assert_eq!(lines.len(), 1, "one error line expected in {context}");
+            assert!(lines[0].starts_with("swarmlab: error: "), "error line in {context}");
+        }
+        output
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The docker CLI against the host engine; panics unless it succeeds.
+pub fn host_docker<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> String {
+    let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
+    let output = Command::new("docker")
+        .args(&args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .output()
+        .expect("docker runs");
+    assert!(
+        output.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Containers, volumes and networks on the host engine labelled with `cluster`.
+pub fn leftovers(cluster: &str) -> Vec<String> {
+    let filter = format!("label=io.swarmlab.cluster={cluster}");
+    let mut found = Vec::new();
+    for kind in [
+        vec!["ps", "-a", "--format", "container {{.Names}}"],
+        vec!["volume", "ls", "--format", "volume {{.Name}}"],
+        vec!["network", "ls", "--format", "network {{.Name}}"],
+    ] {
+        let mut args: Vec<&str> = kind[..kind.len() - 2].to_vec();
+        args.extend(["--filter", &filter, kind[kind.len() - 2], kind[kind.len() - 1]]);
+        found.extend(host_docker(args).lines().map(str::to_string));
+    }
+    found
+}
+
+/// A cluster made for one test, deleted when the test ends however it ends.
+pub struct TestCluster {
+    pub name: String,
+    deleted: bool,
+}
+
+impl TestCluster {
+    pub fn create(name: &str, args: &[&str]) -> Self {
+        let cluster = TestCluster {
+            name: unique(name),
+            deleted: false,
+        };
+        Test::new()
+            .args(["create", "--name", &cluster.name])
+            .args(args)
+            .stdout_has("is ready in")
+            .run();
+        cluster
+    }
+
+    /// Takes charge of a cluster created some other way, to delete it at the end.
+    pub fn adopt(name: &str) -> Self {
+        TestCluster {
+            name: name.to_string(),
+            deleted: false,
+        }
+    }
+
+    /// What `swarmlab env` exports, as key and value.
+    pub fn env(&self) -> BTreeMap<String, String> {
+        let output = Test::new().args(["env", "--name", &self.name]).run();
+        stdout(&output)
+            .lines()
+            .filter_map(|line| line.strip_prefix("export "))
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+            .collect()
+    }
+
+    /// The docker CLI pointed at the cluster with `swarmlab env`.
+    pub fn docker<I: IntoIterator<Item = S>, S: AsRef<str>>(&self, args: I) -> String {
+        let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
+        let output = Command::new("docker")
+            .args(&args)
+            .envs(self.env())
+            .output()
+            .expect("docker runs");
+        assert!(
+            output.status.success(),
+            "docker {} against {} failed: {}",
+            args.join(" "),
+            self.name,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `swarmlab inspect --json` of the cluster.
+    pub fn inspect(&self) -> serde_json::Value {
+        let output = Test::new().args(["inspect", "--json", "--name", &self.name]).run();
+        serde_json::from_slice(&output.stdout).expect("inspect prints JSON")
+    }
+
+    pub fn delete(mut self) {
+        Test::new()
+            .args(["delete", "--name", &self.name])
+            .stdout_has("Deleted cluster")
+            .run();
+        self.deleted = true;
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if self.deleted {
+            return;
+        }
+        let _ = swarmlab_command().args(["delete", "--name", &self.name]).output();
+    }
+}
