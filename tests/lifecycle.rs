@@ -229,6 +229,7 @@ fn a_failed_create_leaves_nothing_behind() {
 #[test]
 fn retain_keeps_a_failed_create_for_inspection() {
     let name = unique("kept");
+    let _cleanup = TestCluster::adopt(&name);
     Test::new()
         .args([
             "create",

@@ -10,21 +10,22 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
-use futures_util::future::try_join_all;
 use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::addressing::{self, Ipv4Net};
-use crate::engine::{self, HostEngine};
+use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message};
 use crate::labels;
 use crate::naming::{self, ClusterName, NodeName, Role};
-use crate::node_container::{self, NodePlan, Security};
+use crate::node_container::NodePlan;
 use crate::node_image;
 use crate::progress::Progress;
 use crate::swarm::{self, JoinTokens};
 use crate::tls::ClusterTls;
 
+use super::launcher::Launcher;
 use super::{cluster_names, delete};
 
 #[derive(Debug, Clone)]
@@ -82,45 +83,52 @@ pub async fn create(
     if cluster_names(engine).await?.contains(&options.name) {
         return Err(Error::ClusterExists(options.name.to_string()));
     }
-    let started = Instant::now();
+    let cancel = CancellationToken::new();
+    let work = bring_up(engine, options, progress, cancel.clone());
+    tokio::pin!(work);
     let outcome = tokio::select! {
-        outcome = bring_up(engine, options, progress, started) => outcome,
-        () = interrupt => Err(Error::Interrupted),
+        outcome = &mut work => outcome,
+        () = interrupt => {
+            // Let work on the host engine finish its current step, so that
+            // the rollback finds everything.
+            cancel.cancel();
+            let _ = work.await;
+            Err(Error::Interrupted)
+        }
     };
-    match outcome {
-        Ok(created) => Ok(created),
-        Err(error) => {
-            if options.retain {
-                progress.note(&format!(
-                    "kept what was created (--retain); remove it with `swarmlab delete --name {}`",
-                    options.name
-                ));
-            } else {
-                progress.note("rolling back: removing what was created");
-                if let Err(cleanup) = delete::remove_everything(engine, &options.name).await {
-                    progress.note(&format!("rollback incomplete: {cleanup}"));
-                }
+    if outcome.is_err() {
+        if options.retain {
+            progress.note(&format!(
+                "kept what was created (--retain); remove it with `swarmlab delete --name {}`",
+                options.name
+            ));
+        } else {
+            progress.note("rolling back: removing what was created");
+            if let Err(cleanup) = delete::remove_everything(engine, &options.name).await {
+                progress.note(&format!("rollback incomplete: {cleanup}"));
             }
-            Err(error)
         }
     }
+    outcome
 }
 
 async fn bring_up(
     engine: &HostEngine,
     options: &CreateOptions,
     progress: &dyn Progress,
-    started: Instant,
+    cancel: CancellationToken,
 ) -> Result<Created> {
-    let deadline = started + options.wait;
+    let started = Instant::now();
     let name = &options.name;
-    let (image, subnet, tls) = tokio::try_join!(
+    // All three run to the end even when one fails: a network whose
+    // creation was abandoned mid-request could outlive the rollback.
+    let (image, subnet, tls) = tokio::join!(
         node_image::resolve(engine, options.image.as_deref(), progress),
         create_network(engine, name),
         async { ClusterTls::create(name) },
-    )?;
-    let tls_env = tls.node_env()?;
-    let security = Security::guess(engine);
+    );
+    let (image, subnet, tls) = (image?, subnet?, tls?);
+    let launcher = Launcher::new(engine, &tls, progress, started + options.wait, cancel)?;
 
     let nodes: Vec<NodeName> = (1..=options.managers)
         .map(|i| NodeName::new(Role::Manager, i))
@@ -129,17 +137,8 @@ async fn bring_up(
     let first_manager = NodeName::new(Role::Manager, 1);
     let leader_address = addressing::node_address(&subnet, first_manager);
     let (tokens_tx, tokens_rx) = watch::channel::<Option<JoinTokens>>(None);
-    let manager_joins = Mutex::new(());
     let (launched_tx, launched_rx) = watch::channel(false);
-    let context = NodeContext {
-        engine,
-        tls: &tls,
-        tls_env: &tls_env,
-        security: &security,
-        progress,
-        deadline,
-        started,
-    };
+    let manager_joins = Mutex::new(());
 
     let bring_up_node = |node: NodeName| {
         let plan = NodePlan {
@@ -150,42 +149,47 @@ async fn bring_up(
             address: addressing::node_address(&subnet, node),
             api_port: options.api_port.filter(|_| node == first_manager),
         };
-        let (context, tokens_tx, mut tokens_rx, manager_joins) =
-            (&context, &tokens_tx, tokens_rx.clone(), &manager_joins);
+        let (launcher, tokens_tx, mut tokens_rx, manager_joins) =
+            (&launcher, &tokens_tx, tokens_rx.clone(), &manager_joins);
         let (launched_tx, mut launched_rx) = (&launched_tx, launched_rx.clone());
         async move {
             let host = plan.node.hostname();
-            if plan.node == first_manager {
-                context.launch(&plan).await?;
-                launched_tx.send_replace(true);
-            } else {
+            if plan.node != first_manager {
                 // The first manager is on the critical path (everyone waits
                 // for its swarm init): let the engine start it first.
-                let _ = launched_rx.wait_for(|launched| *launched).await;
-                context.launch(&plan).await?;
+                launcher
+                    .unless_cancelled(async { Ok(launched_rx.wait_for(|launched| *launched).await.is_ok()) })
+                    .await?;
             }
-            let docker = context.wait_engine(&plan).await?;
+            launcher.launch(&plan).await?;
             if plan.node == first_manager {
-                context.progress.step(&host, "initializing the swarm");
+                launched_tx.send_replace(true);
+            }
+            let docker = launcher.wait_engine(&plan).await?;
+            if plan.node == first_manager {
+                launcher.progress.step(&host, "initializing the swarm");
                 let tokens = swarm::init(&docker, plan.address, options.heartbeat)
                     .await
                     .map_err(|e| node_failed(&plan, e))?;
                 tokens_tx.send_replace(Some(tokens));
                 return Ok(docker);
             }
-            context.progress.step(&host, "waiting for the swarm");
-            let tokens = tokens_rx
-                .wait_for(Option::is_some)
-                .await
-                .map_err(|_| Error::Other("the first manager never initialized the swarm".into()))?
-                .clone()
-                .expect("waited for Some");
+            launcher.progress.step(&host, "waiting for the swarm");
+            let tokens = launcher
+                .unless_cancelled(async {
+                    let tokens = tokens_rx.wait_for(Option::is_some).await;
+                    tokens
+                        .map(|t| t.clone().expect("waited for Some"))
+                        .map_err(|_| Error::Other("the first manager never initialized the swarm".into()))
+                })
+                .await?;
             let _serialized = match plan.node.role {
                 // Raft takes managers one at a time; joining them together can fail.
                 Role::Manager => Some(manager_joins.lock().await),
                 Role::Worker => None,
             };
-            context.progress.step(&host, "joining the swarm");
+            launcher.check()?;
+            launcher.progress.step(&host, "joining the swarm");
             let token = match plan.node.role {
                 Role::Manager => &tokens.manager,
                 Role::Worker => &tokens.worker,
@@ -196,12 +200,14 @@ async fn bring_up(
             Ok::<_, Error>(docker)
         }
     };
-    let engines = try_join_all(nodes.iter().map(|&node| bring_up_node(node))).await?;
+    let engines = launcher.all(nodes.iter().map(|&node| bring_up_node(node))).await?;
 
     let hostnames: BTreeSet<String> = nodes.iter().map(NodeName::hostname).collect();
     progress.note("waiting for every node to be Ready");
     let leader: &Docker = &engines[0];
-    swarm::wait_ready(leader, &hostnames, deadline, options.wait).await?;
+    launcher
+        .unless_cancelled(swarm::wait_ready(leader, &hostnames, launcher.deadline, options.wait))
+        .await?;
     for host in &hostnames {
         progress.done(host, "ready");
     }
@@ -210,54 +216,9 @@ async fn bring_up(
         image,
         subnet: subnet.to_string(),
         nodes: hostnames.into_iter().collect(),
-        security: security.describe(),
+        security: launcher.security.describe(),
         elapsed: started.elapsed(),
     })
-}
-
-struct NodeContext<'a> {
-    engine: &'a HostEngine,
-    tls: &'a ClusterTls,
-    tls_env: &'a [String],
-    security: &'a Security,
-    progress: &'a dyn Progress,
-    deadline: Instant,
-    started: Instant,
-}
-
-impl NodeContext<'_> {
-    async fn launch(&self, plan: &NodePlan) -> Result<()> {
-        self.progress.step(&plan.node.hostname(), "starting container");
-        node_container::launch(self.engine, plan, self.security, self.tls_env).await
-    }
-
-    /// Waits until the node's engine answers.
-    async fn wait_engine(&self, plan: &NodePlan) -> Result<Docker> {
-        let host = plan.node.hostname();
-        self.progress.step(&host, "waiting for its engine");
-        let container = plan.container();
-        let port = match node_container::published_api_port(self.engine, &container).await {
-            Ok(port) => port,
-            Err(error) => {
-                // No port is published while the container is not running: say why.
-                node_container::ensure_running(self.engine, &container, &host).await?;
-                return Err(error);
-            }
-        };
-        let client = engine::node_client(port, self.tls.client_dir())?;
-        let alive = || node_container::ensure_running(self.engine, &container, &host);
-        let docker = engine::wait_ping(client, self.deadline, alive)
-            .await
-            .map_err(|e| match e {
-                Error::Other(reason) => Error::NodeFailed {
-                    node: host.clone(),
-                    reason,
-                },
-                other => other,
-            })?;
-        tracing::debug!(node = %host, after = ?self.started.elapsed(), "engine answers");
-        Ok(docker)
-    }
 }
 
 fn node_failed(plan: &NodePlan, error: Error) -> Error {

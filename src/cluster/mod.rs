@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod launcher;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};

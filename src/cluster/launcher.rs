@@ -1,0 +1,126 @@
+//! Bringing one node up: start its container, wait for its engine. Shared
+//! by every operation that adds nodes to a cluster.
+//!
+//! Work on the host engine (creating and starting containers) is never
+//! abandoned half-way: a cancelled operation stops between such steps, so
+//! that a rollback afterwards finds everything that was made. Waiting is
+//! abandoned at once.
+
+use std::future::Future;
+
+use bollard::Docker;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{self, HostEngine};
+use crate::error::{Error, Result};
+use crate::node_container::{self, NodePlan, Security};
+use crate::progress::Progress;
+use crate::tls::ClusterTls;
+
+pub(crate) struct Launcher<'a> {
+    pub engine: &'a HostEngine,
+    pub tls: &'a ClusterTls,
+    pub tls_env: Vec<String>,
+    pub security: Security,
+    pub progress: &'a dyn Progress,
+    pub deadline: Instant,
+    pub cancel: CancellationToken,
+}
+
+impl<'a> Launcher<'a> {
+    pub fn new(
+        engine: &'a HostEngine,
+        tls: &'a ClusterTls,
+        progress: &'a dyn Progress,
+        deadline: Instant,
+        cancel: CancellationToken,
+    ) -> Result<Self> {
+        Ok(Launcher {
+            engine,
+            tls,
+            tls_env: tls.node_env()?,
+            security: Security::guess(engine),
+            progress,
+            deadline,
+            cancel,
+        })
+    }
+
+    /// Creates and starts the node's container.
+    pub async fn launch(&self, plan: &NodePlan) -> Result<()> {
+        self.check()?;
+        self.progress.step(&plan.node.hostname(), "starting container");
+        node_container::launch(self.engine, plan, &self.security, &self.tls_env).await
+    }
+
+    /// Waits until the node's engine answers; returns a client for it.
+    pub async fn wait_engine(&self, plan: &NodePlan) -> Result<Docker> {
+        let host = plan.node.hostname();
+        self.progress.step(&host, "waiting for its engine");
+        let container = plan.container();
+        let port = match node_container::published_api_port(self.engine, &container).await {
+            Ok(port) => port,
+            Err(error) => {
+                // No port is published while the container is not running: say why.
+                node_container::ensure_running(self.engine, &container, &host).await?;
+                return Err(error);
+            }
+        };
+        let client = engine::node_client(port, self.tls.client_dir())?;
+        let alive = || node_container::ensure_running(self.engine, &container, &host);
+        self.unless_cancelled(engine::wait_ping(client, self.deadline, alive))
+            .await
+            .map_err(|e| match e {
+                Error::Other(reason) => Error::NodeFailed {
+                    node: host.clone(),
+                    reason,
+                },
+                other => other,
+            })
+    }
+
+    /// Fails once the operation is cancelled.
+    pub fn check(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            Err(Error::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `work` unless the operation is cancelled first; for waiting only.
+    pub async fn unless_cancelled<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            () = self.cancel.cancelled() => Err(Error::Interrupted),
+            result = work => result,
+        }
+    }
+
+    /// Runs the bring-up of several nodes side by side. The first failure
+    /// cancels the others, which stop at their next step; it is the error
+    /// returned (rather than the cancellations it caused).
+    pub async fn all<T>(&self, work: impl IntoIterator<Item = impl Future<Output = Result<T>>>) -> Result<Vec<T>> {
+        let guarded = work.into_iter().map(|future| async move {
+            let result = future.await;
+            if result.is_err() {
+                self.cancel.cancel();
+            }
+            result
+        });
+        let results = futures_util::future::join_all(guarded).await;
+        let mut interrupted = false;
+        let mut values = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(value) => values.push(value),
+                Err(Error::Interrupted) => interrupted = true,
+                Err(error) => return Err(error),
+            }
+        }
+        if interrupted {
+            return Err(Error::Interrupted);
+        }
+        Ok(values)
+    }
+}
