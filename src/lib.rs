@@ -7,12 +7,16 @@
 
 pub mod addressing;
 pub mod cluster;
+pub mod demo_image;
 pub mod engine;
 pub mod error;
+pub mod host;
+pub mod images;
 pub mod labels;
 pub mod naming;
 pub mod node_container;
 pub mod node_image;
+pub mod ports;
 pub mod progress;
 pub mod swarm;
 pub mod tls;

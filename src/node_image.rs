@@ -1,15 +1,17 @@
 //! The image node containers run: choosing one, and building swarmlab's own
 //! from Debian's packages without any registry.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 use bollard::query_parameters::CreateImageOptionsBuilder;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_not_found};
+use crate::host::{TempDir, is_root, which};
+use crate::images::{self, short_id, split_reference};
 use crate::progress::Progress;
 
 pub const DEFAULT_TAG: &str = "swarmlab/node:latest";
@@ -80,14 +82,6 @@ async fn pull(engine: &HostEngine, image: &str) -> Result<(), String> {
         .try_for_each(|_| async { Ok(()) })
         .await
         .map_err(|e| engine_message(&e))
-}
-
-/// Splits `repo:tag` (the repository may hold a registry port) into its parts.
-fn split_reference(image: &str) -> (&str, &str) {
-    match image.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (image, "latest"),
-    }
 }
 
 /// Options of [`build`].
@@ -190,96 +184,15 @@ async fn import(engine: &HostEngine, rootfs: &Path, tag: &str) -> Result<String>
         .spawn()
         .context("cannot run tar")?;
     let body = tokio_util::io::ReaderStream::new(tar.stdout.take().expect("piped"));
-    let (repo, version) = split_reference(tag);
-    let options = CreateImageOptionsBuilder::new()
-        .from_src("-")
-        .repo(repo)
-        .tag(version)
-        .changes(vec![
-            format!("ENTRYPOINT [\"{ENTRYPOINT_PATH}\"]"),
-            "VOLUME /var/lib/docker".to_string(),
-            "LABEL io.swarmlab.node-image=debian".to_string(),
-        ])
-        .build();
-    let mut stream = engine
-        .docker
-        .create_image(Some(options), Some(bollard::body_try_stream(body)), None)
-        .boxed();
-    while let Some(item) = stream.next().await {
-        item.context("importing the node image failed")?;
-    }
+    let changes = vec![
+        format!("ENTRYPOINT [\"{ENTRYPOINT_PATH}\"]"),
+        "VOLUME /var/lib/docker".to_string(),
+        "LABEL io.swarmlab.node-image=debian".to_string(),
+    ];
+    let id = images::import_rootfs(engine, body, tag, changes).await?;
     let status = tar.wait().await.context("tar did not finish")?;
     if !status.success() {
         return Err(Error::Other(format!("tar of the root file system failed ({status})")));
     }
-    let image = engine
-        .docker
-        .inspect_image(tag)
-        .await
-        .context("the imported node image cannot be found")?;
-    Ok(image.id.unwrap_or_default())
-}
-
-pub fn short_id(id: &str) -> &str {
-    let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..id.len().min(12)]
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> Result<Self> {
-        let base = std::env::var_os("SWARMLAB_BUILD_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/var/tmp"));
-        let dir = base.join(format!("{prefix}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(TempDir(dir))
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references() {
-        assert_eq!(split_reference("docker:dind"), ("docker", "dind"));
-        assert_eq!(split_reference("swarmlab/node"), ("swarmlab/node", "latest"));
-        assert_eq!(
-            split_reference("localhost:5000/node"),
-            ("localhost:5000/node", "latest")
-        );
-        assert_eq!(split_reference("localhost:5000/node:v1"), ("localhost:5000/node", "v1"));
-    }
+    Ok(id)
 }

@@ -23,6 +23,8 @@ use crate::naming::ClusterName;
 /// Where the node entrypoint writes the engine's identity (see assets/node-entrypoint.sh).
 pub const NODE_TLS_DIR: &str = "/etc/swarmlab/tls";
 
+/// How a TLS identity travels into a container: CA, certificate, key.
+const ENV_VARS: [&str; 3] = ["SWARMLAB_TLS_CA", "SWARMLAB_TLS_CERT", "SWARMLAB_TLS_KEY"];
 const CA_CERT: &str = "ca.pem";
 const CA_KEY: &str = "ca-key.pem";
 const CLIENT_CERT: &str = "cert.pem";
@@ -76,10 +78,7 @@ impl ClusterTls {
     /// The material of an existing cluster.
     pub fn open(cluster: &ClusterName) -> Result<Self> {
         let dir = Self::dir_for(cluster)?;
-        if ![CA_CERT, CLIENT_CERT, CLIENT_KEY, SERVER_CERT, SERVER_KEY]
-            .iter()
-            .all(|f| dir.join(f).is_file())
-        {
+        if ![CA_CERT, CLIENT_CERT, CLIENT_KEY].iter().all(|f| dir.join(f).is_file()) {
             return Err(Error::Other(format!(
                 "the TLS certificates of cluster {cluster:?} are missing from {}: swarmlab cannot reach its nodes; delete the cluster and create it again",
                 dir.display()
@@ -107,18 +106,42 @@ impl ClusterTls {
     /// The server identity as environment variables, which the node
     /// entrypoint writes to [`NODE_TLS_DIR`] before dockerd starts.
     pub fn node_env(&self) -> Result<Vec<String>> {
-        [
-            ("SWARMLAB_TLS_CA", CA_CERT),
-            ("SWARMLAB_TLS_CERT", SERVER_CERT),
-            ("SWARMLAB_TLS_KEY", SERVER_KEY),
-        ]
-        .into_iter()
-        .map(|(var, file)| {
-            let path = self.dir.join(file);
-            let pem = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(format!("{var}={}", pem.trim_end()))
-        })
-        .collect()
+        self.env([CA_CERT, SERVER_CERT, SERVER_KEY])
+    }
+
+    /// The client identity as environment variables, for swarmlab running
+    /// in a container (the port forwarder); see [`ClusterTls::install_from_env`].
+    pub fn client_env(&self) -> Result<Vec<String>> {
+        self.env([CA_CERT, CLIENT_CERT, CLIENT_KEY])
+    }
+
+    /// Writes the client identity that [`ClusterTls::client_env`] passed
+    /// into the data directory, and opens it.
+    pub fn install_from_env(cluster: &ClusterName) -> Result<Self> {
+        let dir = Self::dir_for(cluster)?;
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (var, file) in ENV_VARS.into_iter().zip([CA_CERT, CLIENT_CERT, CLIENT_KEY]) {
+            let pem = std::env::var(var).map_err(|_| Error::invalid(format!("{var} is not set")))?;
+            fs::write(dir.join(file), format!("{pem}\n")).with_context(|| format!("cannot write {file}"))?;
+        }
+        Self::open(cluster)
+    }
+
+    /// The CA certificate, for clients that take a CA bundle file.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.join(CA_CERT)
+    }
+
+    fn env(&self, files: [&str; 3]) -> Result<Vec<String>> {
+        ENV_VARS
+            .into_iter()
+            .zip(files)
+            .map(|(var, file)| {
+                let path = self.dir.join(file);
+                let pem = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                Ok(format!("{var}={}", pem.trim_end()))
+            })
+            .collect()
     }
 }
 

@@ -4,3 +4,4 @@
 mod errors;
 mod lifecycle;
 mod support;
+mod workloads;

@@ -2,8 +2,10 @@
 //! file and does little more than call the library and print the result.
 
 mod cluster_cmds;
+mod image_cmd;
 mod node_image_cmd;
 mod output;
+mod ports_cmd;
 mod progress;
 
 use std::time::Duration;
@@ -50,6 +52,11 @@ enum Command {
     /// Delete a cluster and everything it created
     #[command(visible_alias = "rm")]
     Delete(cluster_cmds::DeleteArgs),
+    /// List the ports the cluster publishes on 127.0.0.1, with their backends
+    Ports(ports_cmd::PortsArgs),
+    /// Move images into the cluster's nodes; build the demo image
+    #[command(subcommand)]
+    Image(image_cmd::ImageCommand),
     /// Build the node image
     #[command(subcommand, name = "node-image")]
     NodeImage(node_image_cmd::NodeImageCommand),
@@ -91,6 +98,8 @@ pub fn run() -> Result<()> {
             Command::Inspect(args) => cluster_cmds::inspect(args).await,
             Command::Env(args) => cluster_cmds::env(args).await,
             Command::Delete(args) => cluster_cmds::delete(args).await,
+            Command::Ports(args) => ports_cmd::run(args).await,
+            Command::Image(command) => image_cmd::run(command).await,
             Command::NodeImage(command) => node_image_cmd::run(command).await,
         }
     })

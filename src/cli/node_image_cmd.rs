@@ -40,7 +40,11 @@ pub async fn run(command: NodeImageCommand) -> Result<()> {
             let id = node_image::build(&engine, &options, progress.as_ref()).await;
             drop(progress);
             let id = id?;
-            println!("Built node image {} ({}).", options.tag, node_image::short_id(&id));
+            println!(
+                "Built node image {} ({}).",
+                options.tag,
+                swarmlab::images::short_id(&id)
+            );
             Ok(())
         }
     }

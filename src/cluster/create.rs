@@ -21,6 +21,7 @@ use crate::labels;
 use crate::naming::{self, ClusterName, NodeName, Role};
 use crate::node_container::NodePlan;
 use crate::node_image;
+use crate::ports;
 use crate::progress::Progress;
 use crate::swarm::{self, JoinTokens};
 use crate::tls::ClusterTls;
@@ -200,7 +201,14 @@ async fn bring_up(
             Ok::<_, Error>(docker)
         }
     };
-    let engines = launcher.all(nodes.iter().map(|&node| bring_up_node(node))).await?;
+    // The port forwarder starts alongside the nodes; it waits for the swarm by itself.
+    let forwarder = async {
+        launcher.check()?;
+        ports::container::ensure(engine, name, &tls).await
+    };
+    let (engines, forwarder) = tokio::join!(launcher.all(nodes.iter().map(|&node| bring_up_node(node))), forwarder);
+    let engines = engines?;
+    forwarder?;
 
     let hostnames: BTreeSet<String> = nodes.iter().map(NodeName::hostname).collect();
     progress.note("waiting for every node to be Ready");

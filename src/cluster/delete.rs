@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use bollard::query_parameters::{ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptionsBuilder};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptionsBuilder,
+};
 use futures_util::future::try_join_all;
 use tokio::time::Instant;
 
@@ -14,7 +16,7 @@ use crate::naming::ClusterName;
 use crate::node_container;
 use crate::tls::ClusterTls;
 
-use super::{cluster_names, node_containers};
+use super::cluster_names;
 
 #[derive(Debug, Clone, Default)]
 pub struct Deleted {
@@ -48,11 +50,18 @@ pub(crate) async fn remove_everything(engine: &HostEngine, name: &ClusterName) -
     let started = Instant::now();
     let filter = labels::filter(Some(name));
 
-    let containers = node_containers(engine, Some(name))
-        .await?
-        .remove(name)
-        .unwrap_or_default();
-    try_join_all(containers.iter().map(|c| node_container::remove(engine, &c.name))).await?;
+    // Every container with the label: nodes, the port forwarder, and any
+    // container a failed create left half-made.
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filter).build();
+    let containers: Vec<String> = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .context("cannot list containers")?
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect();
+    try_join_all(containers.iter().map(|id| node_container::remove(engine, id))).await?;
 
     let volumes = engine
         .docker

@@ -29,6 +29,7 @@ use crate::tls::ClusterTls;
 #[derive(Debug, Clone)]
 pub struct NodeContainer {
     pub node: NodeName,
+    pub id: String,
     pub name: String,
     pub running: bool,
     pub state: String,
@@ -55,6 +56,7 @@ impl NodeContainer {
             .and_then(|p| p.public_port);
         Some(NodeContainer {
             node,
+            id: summary.id.clone().unwrap_or_default(),
             name: summary
                 .names
                 .as_ref()
@@ -108,7 +110,13 @@ pub async fn node_containers(
 /// containers, volumes or its network.
 pub async fn cluster_names(engine: &HostEngine) -> Result<BTreeSet<ClusterName>> {
     let filter = labels::filter(None);
-    let mut names: BTreeSet<ClusterName> = node_containers(engine, None).await?.into_keys().collect();
+    let containers = engine
+        .docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new().all(true).filters(&filter).build(),
+        ))
+        .await
+        .context("cannot list containers")?;
     let networks = engine
         .docker
         .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filter).build()))
@@ -119,14 +127,14 @@ pub async fn cluster_names(engine: &HostEngine) -> Result<BTreeSet<ClusterName>>
         .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filter).build()))
         .await
         .context("cannot list volumes")?;
+    let container_labels = containers.into_iter().filter_map(|c| c.labels);
     let network_labels = networks.into_iter().filter_map(|n| n.labels);
     let volume_labels = volumes.volumes.into_iter().flatten().map(|v| v.labels);
-    for labels in network_labels.chain(volume_labels) {
-        if let Some(name) = labels.get(labels::CLUSTER).and_then(|n| ClusterName::new(n).ok()) {
-            names.insert(name);
-        }
-    }
-    Ok(names)
+    Ok(container_labels
+        .chain(network_labels)
+        .chain(volume_labels)
+        .filter_map(|labels| labels.get(labels::CLUSTER).and_then(|n| ClusterName::new(n).ok()))
+        .collect())
 }
 
 /// An existing cluster, with what is needed to reach its node engines.

@@ -1,0 +1,122 @@
+//! ports: what the cluster publishes on 127.0.0.1, and the hidden `serve`
+//! that the forwarder container runs.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use swarmlab::cluster::Cluster;
+use swarmlab::engine::HostEngine;
+use swarmlab::error::Result;
+use swarmlab::ports::{self, container};
+use swarmlab::tls::ClusterTls;
+
+use super::ClusterArg;
+use super::output::{print_json, table};
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  docker service create --name web -p 8080:8080 swarmlab/quotes:latest\n  swarmlab ports\n  curl localhost:8080/api/quote"
+)]
+pub struct PortsArgs {
+    #[command(subcommand)]
+    action: Option<PortsAction>,
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// Print JSON: {ipvs, ports: [{service, published_port, target_port, publish_mode, address, path, state, message, backends: [{task, node, address}]}]}
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum PortsAction {
+    /// Run the forwarder in the foreground (what the forwarder container runs)
+    #[command(hide = true)]
+    Serve {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// How often to read the swarm
+        #[arg(long, default_value = "1s", value_parser = super::parse_duration)]
+        interval: Duration,
+    },
+}
+
+pub async fn run(args: PortsArgs) -> Result<()> {
+    if let Some(PortsAction::Serve { cluster, interval }) = args.action {
+        return serve(cluster, interval).await;
+    }
+    let name = args.cluster.cluster()?;
+    let engine = HostEngine::connect().await?;
+    let cluster = Cluster::open(&engine, &name).await?;
+    // Repairs a forwarder that was removed or stopped behind swarmlab's back.
+    container::ensure(&engine, &name, cluster.tls()).await?;
+    // A forwarder that has just started writes its first status within a second or so.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        match container::read_status(&engine, &name).await {
+            Ok(status) => break status,
+            Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(error) => return Err(error),
+        }
+    };
+    if args.json {
+        return print_json(&status);
+    }
+    if !status.error.is_empty() {
+        eprintln!("warning: the forwarder cannot read the swarm: {}", status.error);
+    }
+    if status.ports.is_empty() {
+        eprintln!("No published ports. Publish one with, e.g., `docker service create -p 8080:8080 ...`.");
+        return Ok(());
+    }
+    let rows = status.ports.iter().map(|p| {
+        let mut backends: Vec<String> = p.backends.iter().map(|b| format!("{}@{}", b.task, b.node)).collect();
+        if backends.len() > 4 {
+            let more = backends.len() - 3;
+            backends.truncate(3);
+            backends.push(format!("+{more} more"));
+        }
+        vec![
+            p.service.clone(),
+            p.address.clone(),
+            format!("{}/tcp", p.target_port),
+            p.path.clone(),
+            p.state.clone(),
+            if backends.is_empty() {
+                "-".into()
+            } else {
+                backends.join(", ")
+            },
+        ]
+    });
+    println!(
+        "{}",
+        table(&["service", "address", "target", "path", "state", "backends"], rows)
+    );
+    for port in status.ports.iter().filter(|p| p.state == "port-taken") {
+        eprintln!("warning: {}", port.message);
+    }
+    Ok(())
+}
+
+async fn serve(cluster: ClusterArg, interval: Duration) -> Result<()> {
+    let name = cluster.cluster()?;
+    if std::env::var_os("SWARMLAB_TLS_KEY").is_some() {
+        ClusterTls::install_from_env(&name)?;
+    }
+    let engine = HostEngine::connect().await?;
+    let stop = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    ports::serve(engine, name, std::path::Path::new(ports::STATUS_PATH), interval, stop).await
+}

@@ -1,0 +1,212 @@
+//! The forwarder's container: `swarmlab ports serve` in an image made of
+//! this very binary and the shared libraries it links, on the host's
+//! network (to listen on 127.0.0.1) and PID namespace (to enter the nodes'
+//! network namespaces).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder};
+use futures_util::TryStreamExt;
+
+use crate::engine::HostEngine;
+use crate::error::{Context, Error, Result, engine_message, is_not_found};
+use crate::images;
+use crate::labels;
+use crate::naming::ClusterName;
+use crate::tls::ClusterTls;
+
+use super::{ForwarderStatus, STATUS_PATH};
+
+const IMAGE_REPO: &str = "swarmlab/ports";
+const BINARY: &str = "/swarmlab";
+/// Where the forwarder's swarmlab keeps the cluster's client identity.
+const HOME: &str = "/home/swarmlab";
+
+pub fn container_name(cluster: &ClusterName) -> String {
+    format!("{cluster}-ports")
+}
+
+/// Starts the cluster's forwarder unless it runs already.
+pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls) -> Result<()> {
+    let name = container_name(cluster);
+    match engine.docker.inspect_container(&name, None).await {
+        Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => return Ok(()),
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => {
+            let image = ensure_image(engine).await?;
+            let options = CreateContainerOptionsBuilder::new().name(&name).build();
+            engine
+                .docker
+                .create_container(Some(options), config(engine, cluster, tls, &image)?)
+                .await
+                .with_context(|| format!("cannot create the port forwarder {name}"))?;
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {name}")),
+    }
+    engine
+        .docker
+        .start_container(&name, None)
+        .await
+        .with_context(|| format!("cannot start the port forwarder {name}"))
+}
+
+fn config(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls, image: &str) -> Result<ContainerCreateBody> {
+    let mut env = tls.client_env()?;
+    env.push(format!("SWARMLAB_HOME={HOME}"));
+    env.push("SWARMLAB_DOCKER_HOST=unix:///var/run/docker.sock".into());
+    // The only CA the forwarder trusts: its cluster's (the image has no others).
+    env.push(format!("SSL_CERT_FILE={HOME}/clusters/{cluster}/ca.pem"));
+    let socket = engine
+        .address
+        .strip_prefix("unix://")
+        .unwrap_or("/var/run/docker.sock")
+        .to_string();
+    let mut container_labels = labels::cluster(cluster);
+    container_labels.insert(labels::ROLE.into(), "ports".into());
+    Ok(ContainerCreateBody {
+        image: Some(image.to_string()),
+        entrypoint: Some(vec![BINARY.into()]),
+        cmd: Some(vec![
+            "ports".into(),
+            "serve".into(),
+            "--name".into(),
+            cluster.to_string(),
+        ]),
+        env: Some(env),
+        labels: Some(container_labels),
+        host_config: Some(HostConfig {
+            network_mode: Some("host".into()),
+            pid_mode: Some("host".into()),
+            binds: Some(vec![format!("{socket}:/var/run/docker.sock")]),
+            // Entering another network namespace takes CAP_SYS_ADMIN, and
+            // opening it, ptrace-level access to the node's process.
+            cap_add: Some(vec!["SYS_ADMIN".into(), "SYS_PTRACE".into()]),
+            security_opt: Some(vec!["apparmor=unconfined".into(), "seccomp=unconfined".into()]),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([("max-size".into(), "1m".into())])),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// The forwarder image of this swarmlab binary, built when missing. Its tag
+/// follows the binary, so that a rebuilt swarmlab gets a new forwarder.
+async fn ensure_image(engine: &HostEngine) -> Result<String> {
+    let binary = std::env::current_exe().context("cannot locate the swarmlab binary")?;
+    let metadata = std::fs::metadata(&binary).context("cannot read the swarmlab binary")?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (env!("CARGO_PKG_VERSION"), metadata.len(), metadata.modified().ok()).hash(&mut hasher);
+    let tag = format!("{IMAGE_REPO}:{:016x}", hasher.finish());
+    if crate::node_image::is_present(engine, &tag).await? {
+        return Ok(tag);
+    }
+    let mut archive = tar::Builder::new(Vec::new());
+    append_file(&mut archive, &binary, BINARY)?;
+    for library in shared_libraries(&binary).await? {
+        append_file(&mut archive, &library, &library.to_string_lossy())?;
+    }
+    let archive = archive.into_inner().context("cannot build the forwarder image")?;
+    let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(archive)) });
+    let changes = vec![format!("ENTRYPOINT [\"{BINARY}\"]"), "LABEL io.swarmlab.ports=1".into()];
+    images::import_rootfs(engine, body, &tag, changes).await?;
+    Ok(tag)
+}
+
+/// Adds the contents of `source` (symbolic links followed) at `target`.
+fn append_file(archive: &mut tar::Builder<Vec<u8>>, source: &Path, target: &str) -> Result<()> {
+    let contents = std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(contents.len() as u64);
+    header.set_mode(0o755);
+    header.set_cksum();
+    archive
+        .append_data(&mut header, target.trim_start_matches('/'), contents.as_slice())
+        .context("cannot build the forwarder image")
+}
+
+/// The shared libraries the binary needs, as `ldd` resolves them.
+async fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
+    let output = tokio::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .await
+        .context("cannot run ldd to find the libraries swarmlab needs")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        if text.contains("not a dynamic executable") {
+            return Ok(Vec::new());
+        }
+        return Err(Error::Other(format!("ldd failed on {}", binary.display())));
+    }
+    Ok(parse_ldd(&text))
+}
+
+fn parse_ldd(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let path = match line.split_once("=>") {
+                Some((_, resolved)) => resolved.split_whitespace().next()?,
+                None => line.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+/// What the forwarder last wrote about itself.
+pub async fn read_status(engine: &HostEngine, cluster: &ClusterName) -> Result<ForwarderStatus> {
+    let name = container_name(cluster);
+    let options = DownloadFromContainerOptionsBuilder::new().path(STATUS_PATH).build();
+    let chunks: Vec<bytes::Bytes> = engine
+        .docker
+        .download_from_container(&name, Some(options))
+        .try_collect()
+        .await
+        .map_err(|e| {
+            Error::Other(format!(
+                "the port forwarder of cluster {cluster} has no status yet ({}): `docker logs {name}` shows what it does",
+                engine_message(&e)
+            ))
+        })?;
+    let archive = chunks.concat();
+    let mut entries = tar::Archive::new(archive.as_slice());
+    let mut entry = entries
+        .entries()
+        .context("cannot read the forwarder status")?
+        .next()
+        .ok_or_else(|| Error::Other("the forwarder status is empty".into()))?
+        .context("cannot read the forwarder status")?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut text).context("cannot read the forwarder status")?;
+    serde_json::from_str(&text).map_err(|e| Error::Other(format!("the forwarder status is unreadable: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
+        let paths: Vec<String> = parse_ldd(text).iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2"
+            ]
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Reading, from the swarm and the host engine, which ports are published
+//! and where the connections for each can go.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use bollard::Docker;
+use bollard::models::{EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, TaskState};
+use bollard::query_parameters::ListTasksOptionsBuilder;
+
+use crate::cluster::{Cluster, NodeContainer};
+use crate::engine::HostEngine;
+use crate::error::{Context, Result};
+use crate::naming::ClusterName;
+
+use super::{BackendStatus, PortStatus};
+
+/// Where a connection for a backend goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Reachable from the host's network namespace.
+    Direct(SocketAddr),
+    /// Reachable only from inside the network namespace of the process `pid`
+    /// (a node container).
+    InNode { pid: i32, address: SocketAddr },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Backend {
+    pub status: BackendStatus,
+    pub target: Target,
+}
+
+/// One published port and the backends that answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub service: String,
+    pub published: u16,
+    pub target_port: u16,
+    pub publish_mode: String,
+    pub path: &'static str,
+    pub backends: Vec<Backend>,
+}
+
+impl Route {
+    pub fn status(&self, state: &str, message: &str) -> PortStatus {
+        PortStatus {
+            service: self.service.clone(),
+            published_port: self.published,
+            target_port: self.target_port,
+            publish_mode: self.publish_mode.clone(),
+            address: format!("127.0.0.1:{}", self.published),
+            path: self.path.to_string(),
+            state: state.to_string(),
+            message: message.to_string(),
+            backends: self.backends.iter().map(|b| b.status.clone()).collect(),
+        }
+    }
+}
+
+/// Keeps clients and process IDs between rounds.
+pub(crate) struct Discovery {
+    engine: HostEngine,
+    name: ClusterName,
+    manager: Option<Docker>,
+    node_clients: HashMap<(String, u16), Docker>,
+    pids: HashMap<String, i32>,
+}
+
+impl Discovery {
+    pub fn new(engine: HostEngine, name: ClusterName) -> Self {
+        Discovery {
+            engine,
+            name,
+            manager: None,
+            node_clients: HashMap::new(),
+            pids: HashMap::new(),
+        }
+    }
+
+    /// The routes of every published TCP port; and whether IPVS is there.
+    pub async fn routes(&mut self) -> Result<(bool, Vec<Route>)> {
+        let cluster = Cluster::open(&self.engine, &self.name).await?;
+        let running: Vec<&NodeContainer> = cluster.nodes.iter().filter(|n| n.running).collect();
+        for node in &running {
+            if let std::collections::hash_map::Entry::Vacant(entry) = self.pids.entry(node.id.clone()) {
+                let info = self
+                    .engine
+                    .docker
+                    .inspect_container(&node.id, None)
+                    .await
+                    .with_context(|| format!("cannot inspect {}", node.name))?;
+                if let Some(pid) = info.state.and_then(|s| s.pid).filter(|p| *p > 0) {
+                    entry.insert(pid as i32);
+                }
+            }
+        }
+        self.pids.retain(|id, _| running.iter().any(|n| &n.id == id));
+        let ipvs = self.pids.values().any(|pid| has_ipvs(*pid));
+
+        let manager = match self.manager.clone() {
+            Some(manager) if manager.ping().await.is_ok() => manager,
+            _ => {
+                let (_, manager) = cluster.any_manager().await?;
+                self.manager = Some(manager.clone());
+                manager
+            }
+        };
+        let services = manager.list_services(None).await.context("cannot list services")?;
+        let filters = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
+        let tasks = manager
+            .list_tasks(Some(ListTasksOptionsBuilder::new().filters(&filters).build()))
+            .await
+            .context("cannot list tasks")?;
+        let swarm_nodes = manager.list_nodes(None).await.context("cannot list nodes")?;
+        let hostname_of: HashMap<String, String> = swarm_nodes
+            .iter()
+            .filter_map(|n| Some((n.id.clone()?, crate::swarm::hostname(n)?.to_string())))
+            .collect();
+
+        let mut routes = Vec::new();
+        let mut bridges: HashMap<String, HashMap<String, IpAddr>> = HashMap::new();
+        for service in &services {
+            let name = service.spec.as_ref().and_then(|s| s.name.clone()).unwrap_or_default();
+            let ports = service
+                .endpoint
+                .as_ref()
+                .and_then(|e| e.ports.clone())
+                .unwrap_or_default();
+            let running_tasks: Vec<_> = tasks
+                .iter()
+                .filter(|t| t.service_id == service.id)
+                .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+                .collect();
+            for port in ports {
+                if port.protocol.unwrap_or(EndpointPortConfigProtocolEnum::TCP) != EndpointPortConfigProtocolEnum::TCP {
+                    continue;
+                }
+                let (Some(published), Some(target_port)) = (port.published_port, port.target_port) else {
+                    continue;
+                };
+                let (published, target_port) = (published as u16, target_port as u16);
+                let host_mode = port.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST);
+                let path = match (host_mode, ipvs) {
+                    (true, _) => "host-mode",
+                    (false, true) => "routing-mesh",
+                    (false, false) => "task-direct",
+                };
+                let mut backends = Vec::new();
+                for task in &running_tasks {
+                    let Some(host) = task.node_id.as_ref().and_then(|id| hostname_of.get(id)) else {
+                        continue;
+                    };
+                    let Some(node) = cluster.container_of(host).filter(|n| n.running) else {
+                        continue;
+                    };
+                    let task_name = match task.slot {
+                        Some(slot) => format!("{name}.{slot}"),
+                        None => format!("{name}.{}", task.node_id.clone().unwrap_or_default()),
+                    };
+                    let target = if path == "task-direct" {
+                        let container_id = task
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.container_status.as_ref())
+                            .and_then(|c| c.container_id.clone())
+                            .unwrap_or_default();
+                        if !bridges.contains_key(host) {
+                            let map = self.gateway_bridge(&cluster, node).await.unwrap_or_default();
+                            bridges.insert(host.clone(), map);
+                        }
+                        let (Some(ip), Some(pid)) = (bridges[host].get(&container_id), self.pids.get(&node.id)) else {
+                            continue;
+                        };
+                        Target::InNode {
+                            pid: *pid,
+                            address: SocketAddr::new(*ip, target_port),
+                        }
+                    } else {
+                        let Some(ip) = node.address else { continue };
+                        Target::Direct(SocketAddr::new(IpAddr::V4(ip), published))
+                    };
+                    let address = match &target {
+                        Target::Direct(a) | Target::InNode { address: a, .. } => a.to_string(),
+                    };
+                    backends.push(Backend {
+                        status: BackendStatus {
+                            task: task_name,
+                            node: host.clone(),
+                            address,
+                        },
+                        target,
+                    });
+                }
+                backends.sort_by(|a, b| a.status.task.cmp(&b.status.task));
+                routes.push(Route {
+                    service: name.clone(),
+                    published,
+                    target_port,
+                    publish_mode: if host_mode { "host" } else { "ingress" }.to_string(),
+                    path,
+                    backends,
+                });
+            }
+        }
+        routes.sort_by_key(|r| r.published);
+        Ok((ipvs, routes))
+    }
+
+    /// Task containers' addresses on a node's docker_gwbridge, by container ID.
+    async fn gateway_bridge(&mut self, cluster: &Cluster, node: &NodeContainer) -> Result<HashMap<String, IpAddr>> {
+        let port = node.api_port.unwrap_or_default();
+        let key = (node.node.hostname(), port);
+        let client = match self.node_clients.get(&key) {
+            Some(client) => client.clone(),
+            None => {
+                let client = cluster.node_engine(node)?;
+                self.node_clients.insert(key.clone(), client.clone());
+                client
+            }
+        };
+        let network = match client.inspect_network("docker_gwbridge", None).await {
+            Ok(network) => network,
+            Err(e) => {
+                self.node_clients.remove(&key);
+                return Err(e).context("cannot inspect docker_gwbridge");
+            }
+        };
+        Ok(network
+            .containers
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(id, endpoint)| {
+                let ip = endpoint.ipv4_address?.split('/').next()?.parse().ok()?;
+                Some((id, ip))
+            })
+            .collect())
+    }
+}
+
+/// IPVS shows itself in /proc/net/ip_vs of every network namespace once
+/// the kernel has it; /proc/PID/net is the namespace of that process.
+fn has_ipvs(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}/net/ip_vs")).exists()
+}
