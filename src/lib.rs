@@ -6,7 +6,10 @@
 //! engine (see [`labels`]).
 
 pub mod addressing;
+pub mod chaos;
 pub mod cluster;
+pub mod convergence;
+pub mod demo;
 pub mod demo_image;
 pub mod engine;
 pub mod error;
@@ -16,8 +19,10 @@ pub mod labels;
 pub mod naming;
 pub mod node_container;
 pub mod node_image;
+pub mod nodes;
 pub mod ports;
 pub mod progress;
+pub mod rebalance;
 pub mod swarm;
 pub mod tls;
 

@@ -1,7 +1,9 @@
 //! swarmlab's integration tests: one binary, run against the real Docker
 //! engine that scripts/setup installs and starts.
 
+mod engine_restart;
 mod errors;
 mod lifecycle;
+mod resilience;
 mod support;
 mod workloads;

@@ -278,3 +278,40 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Loads the demo image into the cluster and runs it as `service`.
+pub fn deploy(cluster: &TestCluster, service: &str, replicas: u32, extra: &[&str]) {
+    Test::new()
+        .args(["image", "load", "swarmlab/quotes:latest", "--name", &cluster.name])
+        .run();
+    let replicas = replicas.to_string();
+    let mut args = vec![
+        "service",
+        "create",
+        "--name",
+        service,
+        "--detach=false",
+        "--replicas",
+        &replicas,
+    ];
+    args.extend(extra);
+    args.push("swarmlab/quotes:latest");
+    cluster.docker(args);
+}
+
+/// The swarm's Ready nodes: hostname to node ID.
+pub fn node_ids(cluster: &TestCluster) -> BTreeMap<String, String> {
+    cluster
+        .docker(["node", "ls", "--format", "{{.Hostname}} {{.ID}} {{.Status}}"])
+        .lines()
+        .filter(|l| l.ends_with("Ready"))
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect()
+}
+
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("swarmlab prints JSON")
+}

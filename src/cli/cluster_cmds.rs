@@ -6,7 +6,7 @@ use clap::Args;
 use swarmlab::cluster::{self, Cluster, CreateOptions};
 use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
-use swarmlab::naming::DEFAULT_CLUSTER;
+use swarmlab::naming::{ClusterName, DEFAULT_CLUSTER};
 
 use super::output::{print_json, secs, shell_quote, table};
 use super::{ClusterArg, parse_count, parse_duration, progress};
@@ -158,7 +158,12 @@ pub async fn inspect(args: InspectArgs) -> Result<()> {
     let engine = HostEngine::connect().await?;
     let cluster = Cluster::open(&engine, &name).await?;
     let nodes = cluster::inspect(&cluster).await?;
-    if args.json {
+    print_nodes(&name, &nodes, args.json)
+}
+
+/// The node table of `inspect` and `node ls`.
+pub fn print_nodes(name: &ClusterName, nodes: &[cluster::NodeRow], json: bool) -> Result<()> {
+    if json {
         return print_json(&serde_json::json!({ "name": name, "nodes": nodes }));
     }
     let dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
@@ -176,24 +181,19 @@ pub async fn inspect(args: InspectArgs) -> Result<()> {
             n.image.clone(),
         ]
     });
-    println!(
-        "{}",
-        table(
-            &[
-                "node",
-                "role",
-                "manager",
-                "swarm",
-                "availability",
-                "container",
-                "state",
-                "address",
-                "engine",
-                "image"
-            ],
-            rows
-        )
-    );
+    let headers = [
+        "node",
+        "role",
+        "manager",
+        "swarm",
+        "availability",
+        "container",
+        "state",
+        "address",
+        "engine",
+        "image",
+    ];
+    println!("{}", table(&headers, rows));
     Ok(())
 }
 
@@ -266,7 +266,7 @@ fn counts(d: &cluster::Deleted) -> String {
     )
 }
 
-fn plural(n: usize, word: &str) -> String {
+pub fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")
     } else {

@@ -2,7 +2,10 @@
 //! file and does little more than call the library and print the result.
 
 mod cluster_cmds;
+mod demo_cmd;
 mod image_cmd;
+mod lab_cmds;
+mod node_cmd;
 mod node_image_cmd;
 mod output;
 mod ports_cmd;
@@ -52,6 +55,22 @@ enum Command {
     /// Delete a cluster and everything it created
     #[command(visible_alias = "rm")]
     Delete(cluster_cmds::DeleteArgs),
+    /// Run the whole scenario on a fresh cluster, narrated, and time every step
+    Demo(demo_cmd::DemoArgs),
+    /// Node operations: ls, add, rm, drain, activate, promote, demote, crash, start, restart
+    #[command(subcommand)]
+    Node(node_cmd::NodeCommand),
+    /// Kill running tasks behind the swarm's back
+    #[command(subcommand)]
+    Task(lab_cmds::TaskCommand),
+    /// Wait until every node that should be up is Ready and every service runs its replicas
+    Wait(lab_cmds::WaitArgs),
+    /// Spread replicas evenly over the Ready nodes with the fewest moves
+    Rebalance(lab_cmds::RebalanceArgs),
+    /// Stop a whole cluster (its state is kept)
+    Stop(lab_cmds::PowerArgs),
+    /// Start a stopped cluster and wait until it is whole
+    Start(lab_cmds::PowerArgs),
     /// List the ports the cluster publishes on 127.0.0.1, with their backends
     Ports(ports_cmd::PortsArgs),
     /// Move images into the cluster's nodes; build the demo image
@@ -71,6 +90,13 @@ pub struct ClusterArg {
 }
 
 impl ClusterArg {
+    /// The named cluster on the host engine.
+    pub async fn open(&self) -> Result<swarmlab::cluster::Cluster> {
+        let name = self.cluster()?;
+        let engine = swarmlab::engine::HostEngine::connect().await?;
+        swarmlab::cluster::Cluster::open(&engine, &name).await
+    }
+
     pub fn cluster(&self) -> Result<ClusterName> {
         let name = self
             .name
@@ -98,6 +124,13 @@ pub fn run() -> Result<()> {
             Command::Inspect(args) => cluster_cmds::inspect(args).await,
             Command::Env(args) => cluster_cmds::env(args).await,
             Command::Delete(args) => cluster_cmds::delete(args).await,
+            Command::Demo(args) => demo_cmd::run(args).await,
+            Command::Node(command) => node_cmd::run(command).await,
+            Command::Task(command) => lab_cmds::task(command).await,
+            Command::Wait(args) => lab_cmds::wait(args).await,
+            Command::Rebalance(args) => lab_cmds::rebalance(args).await,
+            Command::Stop(args) => lab_cmds::stop(args).await,
+            Command::Start(args) => lab_cmds::start(args).await,
             Command::Ports(args) => ports_cmd::run(args).await,
             Command::Image(command) => image_cmd::run(command).await,
             Command::NodeImage(command) => node_image_cmd::run(command).await,

@@ -4,6 +4,9 @@
 mod create;
 mod delete;
 mod launcher;
+mod power;
+
+pub(crate) use launcher::Launcher;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +19,7 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOption
 
 pub use create::{CreateOptions, Created, create};
 pub use delete::{Deleted, delete, delete_all};
+pub use power::{start, stop};
 pub use status::{ClusterStatus, ClusterSummary, NodeRow, inspect, list};
 
 use crate::engine::{self, HostEngine};
@@ -181,8 +185,16 @@ impl Cluster {
 
     /// The first manager whose engine answers, and a client for it.
     pub async fn any_manager(&self) -> Result<(&NodeContainer, Docker)> {
+        self.any_manager_but("").await
+    }
+
+    /// The first manager other than `hostname` whose engine answers.
+    pub async fn any_manager_but(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
         let mut reasons = Vec::new();
-        for node in self.nodes.iter().filter(|n| n.node.role == Role::Manager) {
+        // Nodes named worker-N may have been promoted: managers by name first.
+        let mut candidates: Vec<&NodeContainer> = self.nodes.iter().filter(|n| n.node.hostname() != hostname).collect();
+        candidates.sort_by_key(|n| n.node.role != Role::Manager);
+        for node in candidates.into_iter().filter(|n| n.running) {
             let attempt = async {
                 let docker = self.node_engine(node)?;
                 let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
@@ -200,6 +212,12 @@ impl Cluster {
                 Ok(docker) => return Ok((node, docker)),
                 Err(e) => reasons.push(format!("{}: {e}", node.node)),
             }
+        }
+        if reasons.is_empty() {
+            return Err(Error::Other(format!(
+                "no manager of cluster {} is running: `swarmlab start --name {}` starts a stopped cluster",
+                self.name, self.name
+            )));
         }
         Err(Error::Other(format!(
             "no manager of cluster {} answers ({}): `swarmlab inspect --name {}` shows its nodes",
@@ -249,4 +267,67 @@ impl Cluster {
             swarmlab_docker_host: self.engine.address.clone(),
         })
     }
+}
+
+impl Cluster {
+    /// The cluster network's subnet.
+    pub async fn subnet(&self) -> Result<crate::addressing::Ipv4Net> {
+        let network = self
+            .engine
+            .docker
+            .inspect_network(&self.name.network(), None)
+            .await
+            .with_context(|| format!("cannot inspect network {}", self.name.network()))?;
+        network
+            .ipam
+            .and_then(|ipam| ipam.config)
+            .into_iter()
+            .flatten()
+            .find_map(|config| config.subnet?.parse().ok())
+            .ok_or_else(|| Error::Other(format!("network {} has no IPv4 subnet", self.name.network())))
+    }
+
+    /// The image the cluster's nodes run (the first manager's).
+    pub fn node_image(&self) -> Result<String> {
+        self.nodes
+            .iter()
+            .map(|n| n.image.clone())
+            .find(|image| !image.is_empty())
+            .ok_or_else(|| Error::Other(format!("cluster {} has no node to take the image from", self.name)))
+    }
+
+    /// How the container of `node` is (or would be) made.
+    pub async fn plan(&self, node: NodeName) -> Result<crate::node_container::NodePlan> {
+        let subnet = self.subnet().await?;
+        Ok(crate::node_container::NodePlan {
+            cluster: self.name.clone(),
+            node,
+            image: self.node_image()?,
+            network: self.name.network(),
+            address: crate::addressing::node_address(&subnet, node),
+            api_port: None,
+        })
+    }
+
+    /// A node container by hostname, or an error that lists the nodes.
+    pub fn node(&self, hostname: &str) -> Result<&NodeContainer> {
+        self.container_of(hostname).ok_or_else(|| {
+            let names: Vec<String> = self.nodes.iter().map(|n| n.node.hostname()).collect();
+            Error::invalid(format!(
+                "cluster {} has no node {hostname:?} (its nodes: {})",
+                self.name,
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+/// A launcher for adding nodes to an existing cluster.
+pub(crate) fn launcher_for<'a>(
+    cluster: &'a Cluster,
+    progress: &'a dyn crate::progress::Progress,
+    deadline: tokio::time::Instant,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<Launcher<'a>> {
+    Launcher::new(&cluster.engine, &cluster.tls, progress, deadline, cancel)
 }

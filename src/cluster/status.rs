@@ -156,7 +156,14 @@ fn rows(containers: &[NodeContainer], listed: &[Node]) -> Vec<NodeRow> {
             let host = c.node.hostname();
             let entry = by_host.get(host.as_str()).copied();
             NodeRow {
-                role: c.node.role,
+                // Promotion and demotion change the role, not the name.
+                role: entry
+                    .and_then(|n| n.spec.as_ref()?.role)
+                    .map(|r| match r {
+                        bollard::models::NodeSpecRoleEnum::MANAGER => Role::Manager,
+                        _ => Role::Worker,
+                    })
+                    .unwrap_or(c.node.role),
                 manager_status: entry.map(manager_status).unwrap_or_default(),
                 swarm_state: entry
                     .and_then(|n| n.status.as_ref()?.state)

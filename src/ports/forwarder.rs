@@ -50,13 +50,15 @@ pub async fn serve(
     // The last message logged for each port, so that a state is logged once.
     let mut said: HashMap<u16, String> = HashMap::new();
     let mut status = ForwarderStatus::default();
+    // Until the swarm has answered once, failures are the start-up, not news.
+    let mut read_once = false;
     log(&format!(
         "forwarding the published ports of cluster {name} to 127.0.0.1"
     ));
     loop {
         match discovery.routes().await {
             Ok((ipvs, routes)) => {
-                if ipvs != status.ipvs || status.updated == 0 {
+                if ipvs != status.ipvs || !read_once {
                     log(if ipvs {
                         "the kernel has IPVS: connections go through Swarm's routing mesh"
                     } else {
@@ -66,6 +68,7 @@ pub async fn serve(
                 status.ipvs = ipvs;
                 status.error.clear();
                 status.ports = reconcile(&routes, &mut listening, &mut said);
+                read_once = true;
             }
             Err(error) => {
                 let message = error.to_string();

@@ -1,0 +1,66 @@
+//! demo: the whole scenario, narrated, with a table of timings.
+
+use std::time::Duration;
+
+use clap::Args;
+use swarmlab::demo::{self, DemoOptions};
+use swarmlab::engine::HostEngine;
+use swarmlab::error::Result;
+use swarmlab::naming::ClusterName;
+
+use super::output::{print_json, table};
+use super::{parse_count, parse_duration, progress};
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  swarmlab demo\n  swarmlab demo --workers 5 --keep\n  swarmlab demo --json > timings.json"
+)]
+pub struct DemoArgs {
+    /// Name of the demo's cluster
+    #[arg(long, default_value = "demo")]
+    name: String,
+    /// Number of worker nodes
+    #[arg(long, default_value = "3", value_parser = parse_count)]
+    workers: u32,
+    /// Host port of the quotes service
+    #[arg(long, default_value = "8080")]
+    port: u16,
+    /// Swarm heartbeat: how soon a crashed node is noticed
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    heartbeat: Duration,
+    /// Keep the cluster at the end
+    #[arg(long)]
+    keep: bool,
+    /// Print the report as JSON: {cluster, timings: [{stage, seconds, detail}], spread: {replica: requests}}
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: DemoArgs) -> Result<()> {
+    if args.workers < 2 {
+        return Err(swarmlab::Error::invalid(
+            "the demo crashes worker-2: use --workers 2 or more",
+        ));
+    }
+    let options = DemoOptions {
+        name: ClusterName::new(&args.name)?,
+        workers: args.workers,
+        port: args.port,
+        heartbeat: args.heartbeat,
+        keep: args.keep,
+    };
+    let engine = HostEngine::connect().await?;
+    let progress = progress::for_stderr();
+    let report = demo::run(&engine, &options, progress.as_ref()).await;
+    drop(progress);
+    let report = report?;
+    if args.json {
+        return print_json(&report);
+    }
+    let rows = report
+        .timings
+        .iter()
+        .map(|t| vec![t.stage.clone(), format!("{:.2}s", t.seconds), t.detail.clone()]);
+    println!("\n{}", table(&["stage", "time", "what"], rows));
+    Ok(())
+}

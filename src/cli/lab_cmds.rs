@@ -1,0 +1,173 @@
+//! task kill, wait, rebalance, stop, start.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use swarmlab::chaos::{self, TaskSelection};
+use swarmlab::cluster::{self, Cluster};
+use swarmlab::convergence::Observer;
+use swarmlab::engine::HostEngine;
+use swarmlab::error::Result;
+use swarmlab::rebalance;
+
+use super::output::{print_json, secs, table};
+use super::{ClusterArg, parse_duration, progress};
+
+#[derive(Subcommand)]
+pub enum TaskCommand {
+    /// Remove running task containers behind the swarm's back, and time their replacement
+    #[command(
+        after_help = "Examples:\n  swarmlab task kill --service quotes-service --node manager-1\n  swarmlab task kill --count 3"
+    )]
+    Kill {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// Only tasks of this service
+        #[arg(long)]
+        service: Option<String>,
+        /// Only tasks on this node
+        #[arg(long)]
+        node: Option<String>,
+        /// At most this many tasks [default: every matching task]
+        #[arg(long)]
+        count: Option<usize>,
+        /// How long to wait for the replacements
+        #[arg(long, default_value = "2m", value_parser = parse_duration)]
+        timeout: Duration,
+        /// Print JSON: {killed: [{task, node}], replaced_after: {secs, nanos}}
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn task(command: TaskCommand) -> Result<()> {
+    let TaskCommand::Kill {
+        cluster,
+        service,
+        node,
+        count,
+        timeout,
+        json,
+    } = command;
+    let cluster = cluster.open().await?;
+    let selection = TaskSelection { service, node, count };
+    let progress = progress::for_stderr();
+    let report = chaos::kill_tasks(&cluster, &selection, timeout, progress.as_ref()).await;
+    drop(progress);
+    let report = report?;
+    if json {
+        return print_json(&report);
+    }
+    let names: Vec<String> = report.killed.iter().map(|k| format!("{}@{}", k.task, k.node)).collect();
+    println!(
+        "Killed {} task(s) ({}); the swarm replaced them in {}.",
+        names.len(),
+        names.join(", "),
+        secs(report.replaced_after)
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+#[command(after_help = "Example:\n  docker rm -f swarmlab-worker-2 && swarmlab wait --timeout 1m")]
+pub struct WaitArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// Give up after this long (exit code 8, saying what is missing)
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+pub async fn wait(args: WaitArgs) -> Result<()> {
+    let name = args.cluster.cluster()?;
+    let engine = HostEngine::connect().await?;
+    Cluster::open(&engine, &name).await?;
+    let (took, state) = Observer::new(&engine, &name).converged(args.timeout).await?;
+    println!(
+        "Cluster {:?} is whole after {}: {} node(s) Ready, {} service(s) at their desired replicas.",
+        name.as_str(),
+        secs(took),
+        state.ready.intersection(&state.expected).count(),
+        state.services.len()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  swarmlab rebalance                  # every replicated service\n  swarmlab rebalance quotes-service"
+)]
+pub struct RebalanceArgs {
+    /// Services to rebalance [default: every replicated service]
+    services: Vec<String>,
+    #[command(flatten)]
+    cluster: ClusterArg,
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Print JSON: {services: [{service, before, after, moved}], elapsed}
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn rebalance(args: RebalanceArgs) -> Result<()> {
+    let cluster = args.cluster.open().await?;
+    let progress = progress::for_stderr();
+    let report = rebalance::rebalance(&cluster, &args.services, args.timeout, progress.as_ref()).await;
+    drop(progress);
+    let report = report?;
+    if args.json {
+        return print_json(&report);
+    }
+    for spread in &report.services {
+        let nodes: Vec<&String> = spread.before.keys().collect();
+        let row = |counts: &std::collections::BTreeMap<String, u64>| -> Vec<String> {
+            nodes
+                .iter()
+                .map(|n| counts.get(*n).copied().unwrap_or(0).to_string())
+                .collect()
+        };
+        let mut headers: Vec<&str> = vec![spread.service.as_str()];
+        headers.extend(nodes.iter().map(|n| n.as_str()));
+        let mut before = vec!["before".to_string()];
+        before.extend(row(&spread.before));
+        let mut after = vec!["after".to_string()];
+        after.extend(row(&spread.after));
+        println!("{}", table(&headers, [before, after]));
+        println!("{} task(s) moved.", spread.moved);
+    }
+    println!("Rebalanced in {}.", secs(report.elapsed));
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PowerArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// How long `start` waits for the swarm to be whole again
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+pub async fn stop(args: PowerArgs) -> Result<()> {
+    let name = args.cluster.cluster()?;
+    let engine = HostEngine::connect().await?;
+    let progress = progress::for_stderr();
+    let took = cluster::stop(&engine, &name, progress.as_ref()).await;
+    drop(progress);
+    println!(
+        "Stopped cluster {:?} in {}; `swarmlab start` brings it back.",
+        name.as_str(),
+        secs(took?)
+    );
+    Ok(())
+}
+
+pub async fn start(args: PowerArgs) -> Result<()> {
+    let name = args.cluster.cluster()?;
+    let engine = HostEngine::connect().await?;
+    let progress = progress::for_stderr();
+    let took = cluster::start(&engine, &name, args.timeout, progress.as_ref()).await;
+    drop(progress);
+    println!("Cluster {:?} is back in {}.", name.as_str(), secs(took?));
+    Ok(())
+}

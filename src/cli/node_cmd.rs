@@ -1,0 +1,197 @@
+//! node ls, add, rm, drain, activate, promote, demote, crash, start, restart.
+
+use std::time::Duration;
+
+use bollard::models::NodeSpecAvailabilityEnum;
+use clap::Subcommand;
+use swarmlab::cluster::{self, Cluster};
+use swarmlab::error::Result;
+use swarmlab::naming::Role;
+use swarmlab::nodes::{self, Timings};
+
+use super::cluster_cmds::{plural, print_nodes};
+use super::output::{print_json, secs};
+use super::{ClusterArg, parse_count, parse_duration, progress};
+
+const EXAMPLES: &str = "\
+Examples:
+  swarmlab node add --count 2             # two more workers
+  swarmlab node crash worker-2            # pull the plug; the swarm reschedules
+  swarmlab node start worker-2            # power it on again: the same swarm node
+  docker rm -f swarmlab-worker-2          # gone behind swarmlab's back...
+  swarmlab node restart worker-2          # ...recreated and rejoined
+  swarmlab node rm worker-3";
+
+#[derive(Subcommand)]
+#[command(after_help = EXAMPLES)]
+pub enum NodeCommand {
+    /// List the nodes (as `swarmlab inspect`)
+    #[command(visible_alias = "list")]
+    Ls {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// Print JSON (the shape of `swarmlab inspect --json`)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add nodes; they get the images the other nodes hold
+    Add {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// manager or worker
+        #[arg(long, default_value = "worker", value_parser = parse_role)]
+        role: Role,
+        /// How many
+        #[arg(long, default_value = "1", value_parser = parse_count)]
+        count: u32,
+    },
+    /// Remove a node: drained and demoted first unless --force; it leaves the swarm and its container goes
+    #[command(visible_alias = "remove")]
+    Rm {
+        node: String,
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// Skip draining: remove at once
+        #[arg(long)]
+        force: bool,
+    },
+    /// Move the node's tasks elsewhere and keep new ones away
+    Drain(NodeArgs),
+    /// Let tasks run on the node again
+    Activate(NodeArgs),
+    /// Make the node a manager
+    Promote(NodeArgs),
+    /// Make the node a worker
+    Demote(NodeArgs),
+    /// Pull the plug: kill the node's container at once (kept); time how long the swarm takes to notice and recover
+    Crash(TimedNodeArgs),
+    /// Power a crashed or stopped node on again; it comes back as the same swarm node
+    Start(TimedNodeArgs),
+    /// Recreate a node whose container is gone or broken: fresh container, same name and address, rejoined, images copied
+    Restart(TimedNodeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// The node's hostname, e.g. worker-2
+    node: String,
+    #[command(flatten)]
+    cluster: ClusterArg,
+}
+
+#[derive(clap::Args)]
+pub struct TimedNodeArgs {
+    /// The node's hostname, e.g. worker-2
+    node: String,
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// How long to wait for the swarm at each stage
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Print the timings as JSON: [[stage, seconds], ...]
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_role(text: &str) -> std::result::Result<Role, String> {
+    text.parse().map_err(|e: swarmlab::Error| e.to_string())
+}
+
+pub async fn run(command: NodeCommand) -> Result<()> {
+    match command {
+        NodeCommand::Ls { cluster, json } => {
+            let cluster = cluster.open().await?;
+            let rows = cluster::inspect(&cluster).await?;
+            print_nodes(&cluster.name, &rows, json)
+        }
+        NodeCommand::Add { cluster, role, count } => {
+            let cluster = cluster.open().await?;
+            let progress = progress::for_stderr();
+            let added = nodes::add(&cluster, role, count, progress.as_ref()).await;
+            drop(progress);
+            let (added, elapsed) = added?;
+            println!(
+                "Added {} to cluster {:?} in {}: {}.",
+                plural(added.len(), role.as_str()),
+                cluster.name.as_str(),
+                secs(elapsed),
+                added.join(", ")
+            );
+            Ok(())
+        }
+        NodeCommand::Rm { node, cluster, force } => {
+            let cluster = cluster.open().await?;
+            let progress = progress::for_stderr();
+            let removed = nodes::remove(&cluster, &node, force, progress.as_ref()).await;
+            drop(progress);
+            println!("Removed {node} in {}.", secs(removed?));
+            Ok(())
+        }
+        NodeCommand::Drain(args) => availability(args, NodeSpecAvailabilityEnum::DRAIN, "drained").await,
+        NodeCommand::Activate(args) => availability(args, NodeSpecAvailabilityEnum::ACTIVE, "active").await,
+        NodeCommand::Promote(args) => role(args, Role::Manager).await,
+        NodeCommand::Demote(args) => role(args, Role::Worker).await,
+        NodeCommand::Crash(args) => {
+            timed(args, "crashed", |cluster, node, timeout, progress| {
+                Box::pin(async move { nodes::crash(cluster, node, timeout, progress).await })
+            })
+            .await
+        }
+        NodeCommand::Start(args) => {
+            timed(args, "started", |cluster, node, timeout, progress| {
+                Box::pin(async move { nodes::start(cluster, node, timeout, progress).await })
+            })
+            .await
+        }
+        NodeCommand::Restart(args) => {
+            timed(args, "recreated", |cluster, node, timeout, progress| {
+                Box::pin(async move { nodes::restart(cluster, node, timeout, progress).await })
+            })
+            .await
+        }
+    }
+}
+
+async fn availability(args: NodeArgs, availability: NodeSpecAvailabilityEnum, word: &str) -> Result<()> {
+    let cluster = args.cluster.open().await?;
+    nodes::set_availability(&cluster, &args.node, availability).await?;
+    println!("{} is {word}.", args.node);
+    Ok(())
+}
+
+async fn role(args: NodeArgs, role: Role) -> Result<()> {
+    let cluster = args.cluster.open().await?;
+    nodes::set_role(&cluster, &args.node, role).await?;
+    println!("{} is now a {role}.", args.node);
+    Ok(())
+}
+
+type Operation = for<'a> fn(
+    &'a Cluster,
+    &'a str,
+    Duration,
+    &'a dyn swarmlab::progress::Progress,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Timings>> + 'a>>;
+
+async fn timed(args: TimedNodeArgs, word: &str, operation: Operation) -> Result<()> {
+    let cluster = args.cluster.open().await?;
+    let progress = progress::for_stderr();
+    let timings = operation(&cluster, &args.node, args.timeout, progress.as_ref()).await;
+    drop(progress);
+    let timings = timings?;
+    if args.json {
+        let pairs: Vec<(String, f64)> = timings
+            .0
+            .iter()
+            .map(|(what, d)| (what.clone(), d.as_secs_f64()))
+            .collect();
+        return print_json(&pairs);
+    }
+    let stages: Vec<String> = timings
+        .0
+        .iter()
+        .map(|(what, d)| format!("{what} after {}", secs(*d)))
+        .collect();
+    println!("{} {word}: {}.", args.node, stages.join(", "));
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! The seed scenario end to end, narrated and timed: create, deploy,
+//! request, scale, kill tasks, crash a worker, recreate it, rebalance,
+//! delete.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bollard::models::{
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, EndpointSpec, ServiceSpec,
+    ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
+};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::chaos::{self, TaskSelection};
+use crate::cluster::{self, Cluster, CreateOptions};
+use crate::convergence::Observer;
+use crate::demo_image::{self, DEMO_TAG};
+use crate::engine::HostEngine;
+use crate::error::{Context, Error, Result};
+use crate::images;
+use crate::naming::ClusterName;
+use crate::node_image;
+use crate::nodes;
+use crate::progress::Progress;
+use crate::rebalance;
+
+pub const SERVICE: &str = "quotes-service";
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub name: ClusterName,
+    pub workers: u32,
+    pub port: u16,
+    pub heartbeat: Duration,
+    pub keep: bool,
+}
+
+/// One measured stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    pub stage: String,
+    pub seconds: f64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DemoReport {
+    pub cluster: String,
+    pub timings: Vec<Timing>,
+    /// Requests per replica (its ipAddress) among the requests after scaling.
+    pub spread: BTreeMap<String, u32>,
+}
+
+impl DemoReport {
+    fn record(&mut self, stage: &str, took: Duration, detail: impl Into<String>) {
+        self.timings.push(Timing {
+            stage: stage.to_string(),
+            seconds: (took.as_secs_f64() * 100.0).round() / 100.0,
+            detail: detail.into(),
+        });
+    }
+}
+
+/// Runs the scenario. The cluster is deleted at the end (also when a step
+/// fails) unless `keep`.
+pub async fn run(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress) -> Result<DemoReport> {
+    let mut report = DemoReport {
+        cluster: options.name.to_string(),
+        ..Default::default()
+    };
+    let outcome = scenario(engine, options, say, &mut report).await;
+    if options.keep {
+        say.note(&format!(
+            "The cluster stays (--keep): `swarmlab delete --name {}` removes it.",
+            options.name
+        ));
+    } else if cluster::cluster_names(engine).await?.contains(&options.name) {
+        say.note("Tearing everything down: every container, volume and network of the cluster goes.");
+        let deleted = cluster::delete(engine, &options.name).await?;
+        report.record("delete", deleted.elapsed, format!("{} containers", deleted.containers));
+    }
+    outcome.map(|()| report)
+}
+
+async fn scenario(
+    engine: &HostEngine,
+    options: &DemoOptions,
+    say: &dyn Progress,
+    report: &mut DemoReport,
+) -> Result<()> {
+    say.note(&format!(
+        "1. Create a cluster: 1 manager and {} workers, each a container running its own Docker engine (heartbeat {}).",
+        options.workers,
+        humantime::format_duration(options.heartbeat)
+    ));
+    let mut create = CreateOptions::new(options.name.clone());
+    create.workers = options.workers;
+    create.heartbeat = Some(options.heartbeat);
+    let created = cluster::create(engine, &create, say, std::future::pending()).await?;
+    report.record(
+        "create",
+        created.elapsed,
+        format!("1 manager + {} workers", options.workers),
+    );
+
+    let cluster = Cluster::open(engine, &options.name).await?;
+    say.note(&format!(
+        "2. Put the quotes demo image into every node ({DEMO_TAG}, built here if missing)."
+    ));
+    if !node_image::is_present(engine, DEMO_TAG).await? {
+        demo_image::build(engine, DEMO_TAG, say).await?;
+    }
+    images::load(&cluster, &[DEMO_TAG.to_string()], None, say).await?;
+
+    say.note(&format!(
+        "3. Deploy {SERVICE}, published with -p {port}:8080, and ask it for a quote on localhost:{port}.",
+        port = options.port
+    ));
+    let (_, manager) = cluster.any_manager().await?;
+    let started = Instant::now();
+    manager
+        .create_service(service_spec(options.port), None)
+        .await
+        .context("cannot create the demo service")?;
+    let mut observer = Observer::new(engine, &options.name);
+    observer.converged(TIMEOUT).await?;
+    let first = wait_for_answer(options.port, TIMEOUT).await?;
+    report.record("first answer", started.elapsed(), format!("from {}", first.address));
+    say.note(&format!("   It answers: \"{}\" (from {}).", first.quote, first.address));
+
+    say.note("4. Scale it to 11 replicas, then send 30 requests and see them spread.");
+    let started = Instant::now();
+    rebalance::scale(&manager, SERVICE, 11).await?;
+    observer
+        .until(TIMEOUT, "11 replicas", |s| {
+            s.service(SERVICE).is_some_and(|s| s.running == 11)
+        })
+        .await?;
+    report.record("scale to 11", started.elapsed(), "all running");
+    // The forwarder picks new tasks up within a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 0..30 {
+        if let Ok(answer) = get_quote(options.port).await {
+            *report.spread.entry(answer.address).or_insert(0) += 1;
+        }
+    }
+    say.note(&format!(
+        "   30 requests reached {} different replicas: {}.",
+        report.spread.len(),
+        report
+            .spread
+            .iter()
+            .map(|(address, count)| format!("{}×{count}", address.split('/').next().unwrap_or(address)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+
+    say.note("5. Kill the service's containers on the manager, behind the swarm's back.");
+    let selection = TaskSelection {
+        service: Some(SERVICE.into()),
+        node: Some("manager-1".into()),
+        count: None,
+    };
+    let killed = chaos::kill_tasks(&cluster, &selection, TIMEOUT, say).await?;
+    report.record(
+        "task replacement",
+        killed.replaced_after,
+        format!("{} tasks killed", killed.killed.len()),
+    );
+    say.note(&format!(
+        "   The swarm replaced {} task(s) in {:.1}s.",
+        killed.killed.len(),
+        killed.replaced_after.as_secs_f64()
+    ));
+
+    say.note("6. Crash worker-2: its container is killed at once; the swarm has to notice by itself.");
+    let crash = nodes::crash(&cluster, "worker-2", TIMEOUT, say).await?;
+    let stage = |name: &str| {
+        crash
+            .0
+            .iter()
+            .find(|(what, _)| what == name)
+            .map(|(_, d)| *d)
+            .unwrap_or_default()
+    };
+    report.record("crash detection", stage("marked down"), "worker-2 marked down");
+    report.record(
+        "full recovery",
+        stage("everything running again"),
+        "11 replicas on the other nodes",
+    );
+    say.note(&format!(
+        "   Marked down after {:.1}s; all 11 replicas ran elsewhere after {:.1}s.",
+        stage("marked down").as_secs_f64(),
+        stage("everything running again").as_secs_f64()
+    ));
+
+    say.note("7. Restart worker-2 as the blog does: remove its stale entry, start a fresh container, join it.");
+    let cluster = Cluster::open(engine, &options.name).await?;
+    let restart = nodes::restart(&cluster, "worker-2", TIMEOUT, say).await?;
+    let ready = restart
+        .0
+        .iter()
+        .find(|(what, _)| what.starts_with("rejoined"))
+        .map(|(_, d)| *d)
+        .unwrap_or_default();
+    report.record("node restart", ready, "worker-2 Ready again");
+
+    say.note("8. Swarm does not move tasks back by itself: rebalance them with the fewest moves.");
+    let cluster = Cluster::open(engine, &options.name).await?;
+    let rebalanced = rebalance::rebalance(&cluster, &[SERVICE.to_string()], TIMEOUT, say).await?;
+    if let Some(spread) = rebalanced.services.first() {
+        let show = |counts: &BTreeMap<String, u64>| {
+            counts
+                .iter()
+                .map(|(n, c)| format!("{n}:{c}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        say.note(&format!("   before {}", show(&spread.before)));
+        say.note(&format!("   after  {} ({} moved)", show(&spread.after), spread.moved));
+        report.record("rebalance", rebalanced.elapsed, format!("{} tasks moved", spread.moved));
+    }
+    Ok(())
+}
+
+fn service_spec(port: u16) -> ServiceSpec {
+    ServiceSpec {
+        name: Some(SERVICE.into()),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+            ..Default::default()
+        }),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(DEMO_TAG.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        endpoint_spec: Some(EndpointSpec {
+            ports: Some(vec![EndpointPortConfig {
+                protocol: Some(EndpointPortConfigProtocolEnum::TCP),
+                target_port: Some(demo_image::DEMO_PORT as i64),
+                published_port: Some(port as i64),
+                publish_mode: Some(EndpointPortConfigPublishModeEnum::INGRESS),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+struct Answer {
+    address: String,
+    quote: String,
+}
+
+async fn wait_for_answer(port: u16, timeout: Duration) -> Result<Answer> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match get_quote(port).await {
+            Ok(answer) => return Ok(answer),
+            Err(error) if Instant::now() >= deadline => {
+                return Err(Error::Other(format!("localhost:{port} never answered: {error}")));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// GET /api/quote on 127.0.0.1:`port`.
+async fn get_quote(port: u16) -> std::result::Result<Answer, String> {
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await
+    .map_err(|_| "timed out".to_string())?
+    .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /api/quote HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut response))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).ok_or("no body")?;
+    let json: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    Ok(Answer {
+        address: json["ipAddress"].as_str().unwrap_or_default().to_string(),
+        quote: json["quote"].as_str().unwrap_or_default().to_string(),
+    })
+}

@@ -1,0 +1,435 @@
+//! Node-level operations on a running cluster: add, remove, drain,
+//! activate, promote, demote, crash, start, and recreate (restart).
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum};
+use bollard::query_parameters::{DeleteNodeOptionsBuilder, LeaveSwarmOptionsBuilder, UpdateNodeOptionsBuilder};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::{Cluster, NodeContainer};
+use crate::convergence::Observer;
+use crate::error::{Context, Error, Result, is_not_found};
+use crate::images;
+use crate::naming::{NodeName, Role};
+use crate::node_container;
+use crate::progress::Progress;
+use crate::swarm;
+
+/// How long node operations wait for the swarm to follow.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Timings of an operation, in the order they happened.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings(pub Vec<(String, Duration)>);
+
+impl Timings {
+    fn mark(&mut self, what: &str, started: Instant) {
+        self.0.push((what.to_string(), started.elapsed()));
+    }
+}
+
+/// The swarm's entries for a hostname: the Ready one first.
+async fn swarm_entries(manager: &Docker, hostname: &str) -> Result<Vec<Node>> {
+    let mut entries: Vec<Node> = manager
+        .list_nodes(None)
+        .await
+        .context("cannot list the swarm's nodes")?
+        .into_iter()
+        .filter(|n| swarm::hostname(n) == Some(hostname))
+        .collect();
+    entries.sort_by_key(|n| !swarm::is_ready(n));
+    Ok(entries)
+}
+
+async fn swarm_entry(manager: &Docker, hostname: &str) -> Result<Node> {
+    swarm_entries(manager, hostname)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Other(format!("the swarm has no node {hostname}")))
+}
+
+async fn update_spec(manager: &Docker, node: &Node, change: impl FnOnce(&mut NodeSpec)) -> Result<()> {
+    let id = node.id.clone().unwrap_or_default();
+    let mut spec = node.spec.clone().unwrap_or_default();
+    change(&mut spec);
+    let version = node.version.as_ref().and_then(|v| v.index).unwrap_or_default() as i64;
+    manager
+        .update_node(&id, spec, UpdateNodeOptionsBuilder::new().version(version).build())
+        .await
+        .context("cannot update the node")
+}
+
+pub async fn set_availability(cluster: &Cluster, hostname: &str, availability: NodeSpecAvailabilityEnum) -> Result<()> {
+    cluster.node(hostname)?;
+    let (_, manager) = cluster.any_manager().await?;
+    let node = swarm_entry(&manager, hostname).await?;
+    update_spec(&manager, &node, |spec| spec.availability = Some(availability)).await
+}
+
+pub async fn set_role(cluster: &Cluster, hostname: &str, role: Role) -> Result<()> {
+    cluster.node(hostname)?;
+    let (_, manager) = cluster.any_manager().await?;
+    let node = swarm_entry(&manager, hostname).await?;
+    if role == Role::Worker && is_last_manager(&manager, &node).await? {
+        return Err(Error::invalid(format!(
+            "{hostname} is the only manager: promote another node first"
+        )));
+    }
+    let wanted = match role {
+        Role::Manager => NodeSpecRoleEnum::MANAGER,
+        Role::Worker => NodeSpecRoleEnum::WORKER,
+    };
+    update_spec(&manager, &node, |spec| spec.role = Some(wanted)).await?;
+    // The change is done when raft has taken the node in (or let it go):
+    // until then, changing it again fails.
+    let deadline = Instant::now() + DEFAULT_TIMEOUT;
+    loop {
+        let now = swarm_entry(&manager, hostname).await?;
+        let reachable =
+            now.manager_status.as_ref().and_then(|m| m.reachability) == Some(bollard::models::Reachability::REACHABLE);
+        let done = match role {
+            Role::Manager => reachable,
+            Role::Worker => now.manager_status.is_none(),
+        };
+        if done {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                what: format!("{hostname} to become a {role}"),
+                after: DEFAULT_TIMEOUT,
+                hint: "`docker node ls` shows the managers' state".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn is_last_manager(manager: &Docker, node: &Node) -> Result<bool> {
+    if node.manager_status.is_none() {
+        return Ok(false);
+    }
+    let managers = manager
+        .list_nodes(None)
+        .await
+        .context("cannot list the swarm's nodes")?
+        .into_iter()
+        .filter(|n| n.manager_status.is_some())
+        .count();
+    Ok(managers <= 1)
+}
+
+/// Adds `count` nodes of `role`, each joined, Ready, and given the images
+/// the other nodes hold.
+pub async fn add(
+    cluster: &Cluster,
+    role: Role,
+    count: u32,
+    progress: &dyn Progress,
+) -> Result<(Vec<String>, Duration)> {
+    let started = Instant::now();
+    let highest = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.node.role == role)
+        .map(|n| n.node.index)
+        .max()
+        .unwrap_or(0);
+    let nodes: Vec<NodeName> = (1..=count).map(|i| NodeName::new(role, highest + i)).collect();
+    if let Some(too_far) = nodes.iter().find(|n| n.index > limit(role)) {
+        return Err(Error::invalid(format!(
+            "{too_far} would exceed the {} {role}s a cluster can have",
+            limit(role)
+        )));
+    }
+    let (manager_node, manager) = cluster.any_manager().await?;
+    let manager_address = manager_node
+        .address
+        .ok_or_else(|| Error::Other("the manager has no address".into()))?;
+    let tokens = swarm::join_tokens(&manager).await?;
+    let launcher =
+        crate::cluster::launcher_for(cluster, progress, started + DEFAULT_TIMEOUT, CancellationToken::new())?;
+    let joins = nodes.iter().map(|&node| {
+        let (launcher, tokens) = (&launcher, &tokens);
+        async move {
+            let plan = cluster.plan(node).await?;
+            launcher.launch(&plan).await?;
+            let docker = launcher.wait_engine(&plan).await?;
+            launcher.progress.step(&node.hostname(), "joining the swarm");
+            let token = if role == Role::Manager {
+                &tokens.manager
+            } else {
+                &tokens.worker
+            };
+            swarm::join(&docker, plan.address, manager_address, token).await?;
+            Ok(node.hostname())
+        }
+    });
+    let added = launcher.all(joins).await;
+    let added = match added {
+        Ok(added) => added,
+        Err(error) => {
+            // Leave nothing half-made behind.
+            for node in &nodes {
+                let _ = node_container::remove(&cluster.engine, &node.container(&cluster.name)).await;
+                let _ = remove_volume(cluster, *node).await;
+            }
+            return Err(error);
+        }
+    };
+    let hostnames = added.iter().cloned().collect();
+    swarm::wait_ready(&manager, &hostnames, started + DEFAULT_TIMEOUT, DEFAULT_TIMEOUT).await?;
+    give_images(cluster, &added, progress).await?;
+    for host in &added {
+        progress.done(host, "ready");
+    }
+    Ok((added, started.elapsed()))
+}
+
+fn limit(role: Role) -> u32 {
+    match role {
+        Role::Manager => crate::naming::MAX_MANAGERS,
+        Role::Worker => crate::naming::MAX_WORKERS,
+    }
+}
+
+/// Copies the images the other nodes hold into freshly made nodes.
+async fn give_images(cluster: &Cluster, hostnames: &[String], progress: &dyn Progress) -> Result<()> {
+    let fresh = Cluster::open(&cluster.engine, &cluster.name).await?;
+    let peers: Vec<&NodeContainer> = fresh
+        .nodes
+        .iter()
+        .filter(|n| n.running && !hostnames.contains(&n.node.hostname()))
+        .collect();
+    for host in hostnames {
+        let node = fresh.node(host)?;
+        progress.step(host, "copying the cluster's images");
+        if let Some(load) = images::sync_from_peers(&fresh, &peers, node, progress).await?
+            && load.outcome == "failed"
+        {
+            return Err(Error::NodeFailed {
+                node: host.clone(),
+                reason: format!("copying images failed: {}", load.detail),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Removes a node: demoted and drained first unless `force`, then it leaves
+/// the swarm, its entry is removed, its container and volume go.
+pub async fn remove(cluster: &Cluster, hostname: &str, force: bool, progress: &dyn Progress) -> Result<Duration> {
+    let started = Instant::now();
+    let container = cluster.node(hostname)?;
+    // Another manager than the one going away does the bookkeeping.
+    let (_, manager) = cluster.any_manager_but(hostname).await?;
+    let entries = swarm_entries(&manager, hostname).await?;
+    if let Some(entry) = entries.first()
+        && is_last_manager(&manager, entry).await?
+    {
+        return Err(Error::invalid(format!(
+            "{hostname} is the only manager: it cannot be removed while the cluster lives (delete the cluster instead)"
+        )));
+    }
+    if !force && let Some(entry) = entries.first().filter(|e| swarm::is_ready(e)) {
+        if entry.manager_status.is_some() {
+            progress.step(hostname, "demoting");
+            update_spec(&manager, entry, |spec| spec.role = Some(NodeSpecRoleEnum::WORKER)).await?;
+        }
+        progress.step(hostname, "draining its tasks");
+        let entry = swarm_entry(&manager, hostname).await?;
+        update_spec(&manager, &entry, |spec| {
+            spec.availability = Some(NodeSpecAvailabilityEnum::DRAIN)
+        })
+        .await?;
+        let mut observer = Observer::new(&cluster.engine, &cluster.name);
+        observer
+            .until(DEFAULT_TIMEOUT, &format!("{hostname} to drain"), |state| {
+                state.services.iter().all(|s| !s.per_node.contains_key(hostname))
+            })
+            .await?;
+        progress.step(hostname, "leaving the swarm");
+        if let Ok(docker) = cluster.node_engine(container) {
+            let _ = docker
+                .leave_swarm(Some(LeaveSwarmOptionsBuilder::new().force(false).build()))
+                .await;
+        }
+    }
+    progress.step(hostname, "removing its container");
+    node_container::remove(&cluster.engine, &container.name).await?;
+    remove_volume(cluster, container.node).await?;
+    for entry in swarm_entries(&manager, hostname).await? {
+        if entry.manager_status.is_some() {
+            let _ = update_spec(&manager, &entry, |spec| spec.role = Some(NodeSpecRoleEnum::WORKER)).await;
+        }
+        delete_entry(&manager, &entry).await?;
+    }
+    progress.done(hostname, "removed");
+    Ok(started.elapsed())
+}
+
+async fn delete_entry(manager: &Docker, entry: &Node) -> Result<()> {
+    let id = entry.id.clone().unwrap_or_default();
+    match manager
+        .delete_node(&id, Some(DeleteNodeOptionsBuilder::new().force(true).build()))
+        .await
+    {
+        Err(e) if !is_not_found(&e) => Err(e).context("cannot remove the node from the swarm"),
+        _ => Ok(()),
+    }
+}
+
+async fn remove_volume(cluster: &Cluster, node: NodeName) -> Result<()> {
+    let volume = node.volume(&cluster.name);
+    let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::new()
+        .force(true)
+        .build();
+    match cluster.engine.docker.remove_volume(&volume, Some(options)).await {
+        Err(e) if !is_not_found(&e) => Err(e).with_context(|| format!("cannot remove volume {volume}")),
+        _ => Ok(()),
+    }
+}
+
+/// Pulls the plug on a node: its container is killed at once and kept.
+/// Returns the time until the swarm marked it down and until every service
+/// ran its replicas elsewhere again.
+pub async fn crash(cluster: &Cluster, hostname: &str, timeout: Duration, progress: &dyn Progress) -> Result<Timings> {
+    let container = cluster.node(hostname)?;
+    if !container.running {
+        return Err(Error::invalid(format!(
+            "{hostname} is not running ({}): nothing to crash",
+            container.state
+        )));
+    }
+    let mut observer = Observer::new(&cluster.engine, &cluster.name);
+    observer.look().await?;
+    let started = Instant::now();
+    cluster
+        .engine
+        .docker
+        .kill_container(&container.name, None::<bollard::query_parameters::KillContainerOptions>)
+        .await
+        .with_context(|| format!("cannot kill {}", container.name))?;
+    let mut timings = Timings::default();
+    timings.mark("killed", started);
+    progress.step(hostname, "killed; waiting for the swarm to notice");
+    observer
+        .until(timeout, &format!("the swarm to mark {hostname} down"), |state| {
+            state.down.contains(hostname)
+        })
+        .await?;
+    timings.mark("marked down", started);
+    progress.step(hostname, "down; waiting for its tasks to run elsewhere");
+    observer.converged(timeout).await?;
+    timings.mark("everything running again", started);
+    progress.done(hostname, "crashed; the swarm recovered");
+    Ok(timings)
+}
+
+/// Powers a crashed or stopped node on again; it rejoins as the same node.
+pub async fn start(cluster: &Cluster, hostname: &str, timeout: Duration, progress: &dyn Progress) -> Result<Timings> {
+    let container = cluster.node(hostname)?;
+    let (_, manager) = cluster.any_manager().await?;
+    let identity = swarm_entries(&manager, hostname)
+        .await?
+        .first()
+        .and_then(|n| n.id.clone());
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    progress.step(hostname, "starting its container");
+    cluster
+        .engine
+        .docker
+        .start_container(&container.name, None)
+        .await
+        .with_context(|| format!("cannot start {}", container.name))?;
+    let mut observer = Observer::new(&cluster.engine, &cluster.name);
+    progress.step(hostname, "waiting until it is Ready");
+    observer
+        .until(timeout, &format!("{hostname} to be Ready"), |state| {
+            state.ready.contains(hostname)
+        })
+        .await?;
+    timings.mark("Ready", started);
+    let now = swarm_entries(&manager, hostname)
+        .await?
+        .first()
+        .and_then(|n| n.id.clone());
+    if identity.is_some() && now != identity {
+        return Err(Error::NodeFailed {
+            node: hostname.to_string(),
+            reason: "it came back as a different swarm node".into(),
+        });
+    }
+    observer.converged(timeout).await?;
+    timings.mark("cluster converged", started);
+    progress.done(hostname, "back, as the same swarm node");
+    Ok(timings)
+}
+
+/// The blog's recovery of a node whose container is gone or broken: its
+/// stale entry leaves the swarm, a fresh container with the same name and
+/// address joins, and gets the cluster's images.
+pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progress: &dyn Progress) -> Result<Timings> {
+    let node: NodeName = hostname.parse()?;
+    let known = cluster.container_of(hostname);
+    let role_in_swarm = {
+        let (_, manager) = cluster.any_manager().await?;
+        swarm_entries(&manager, hostname).await?.first().map(|n| {
+            if n.manager_status.is_some() {
+                Role::Manager
+            } else {
+                Role::Worker
+            }
+        })
+    };
+    if known.is_none() && role_in_swarm.is_none() {
+        return Err(Error::invalid(format!(
+            "cluster {} has no node {hostname:?}, in containers or in the swarm",
+            cluster.name
+        )));
+    }
+    let role = role_in_swarm.unwrap_or(node.role);
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    progress.step(hostname, "removing what is left of it");
+    node_container::remove(&cluster.engine, &node.container(&cluster.name)).await?;
+    remove_volume(cluster, node).await?;
+    let (manager_node, manager) = cluster.any_manager_but(hostname).await?;
+    for entry in swarm_entries(&manager, hostname).await? {
+        if entry.manager_status.is_some() {
+            update_spec(&manager, &entry, |spec| spec.role = Some(NodeSpecRoleEnum::WORKER)).await?;
+        }
+        delete_entry(&manager, &entry).await?;
+    }
+    timings.mark("stale entry removed", started);
+
+    let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new())?;
+    let plan = cluster.plan(node).await?;
+    launcher.launch(&plan).await?;
+    let docker = launcher.wait_engine(&plan).await?;
+    progress.step(hostname, "joining the swarm");
+    let tokens = swarm::join_tokens(&manager).await?;
+    let token = if role == Role::Manager {
+        &tokens.manager
+    } else {
+        &tokens.worker
+    };
+    let manager_address = manager_node
+        .address
+        .ok_or_else(|| Error::Other("the manager has no address".into()))?;
+    swarm::join(&docker, plan.address, manager_address, token).await?;
+    let hostnames = std::iter::once(hostname.to_string()).collect();
+    swarm::wait_ready(&manager, &hostnames, started + timeout, timeout).await?;
+    timings.mark("rejoined, Ready", started);
+    give_images(cluster, &[hostname.to_string()], progress).await?;
+    timings.mark("images copied", started);
+    Observer::new(&cluster.engine, &cluster.name).converged(timeout).await?;
+    timings.mark("cluster converged", started);
+    progress.done(hostname, "recreated and rejoined");
+    Ok(timings)
+}
