@@ -48,6 +48,7 @@ impl HostEngine {
             }
             Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
         } else if address.starts_with("tcp://") && tls_from_env {
+            ensure_crypto_provider();
             let dir = std::env::var("DOCKER_CERT_PATH").unwrap_or_default();
             let dir = Path::new(&dir);
             Docker::connect_with_ssl(
@@ -83,9 +84,19 @@ impl HostEngine {
     }
 }
 
+/// Chooses rustls' cryptography once per process. rustls cannot choose by
+/// itself when a build enables more than one provider (test tools may).
+fn ensure_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Connects to a node's engine on its published port. Does not wait for it:
 /// see [`wait_ping`].
 pub fn node_client(port: u16, cert_dir: &Path) -> Result<Docker> {
+    ensure_crypto_provider();
     let address = format!("tcp://127.0.0.1:{port}");
     Docker::connect_with_ssl(
         &address,

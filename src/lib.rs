@@ -23,7 +23,10 @@ pub mod nodes;
 pub mod ports;
 pub mod progress;
 pub mod rebalance;
+pub mod snapshot;
+pub mod stats;
 pub mod swarm;
 pub mod tls;
+pub mod viz;
 
 pub use error::{Error, Result};

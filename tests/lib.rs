@@ -6,4 +6,5 @@ mod errors;
 mod lifecycle;
 mod resilience;
 mod support;
+mod viz;
 mod workloads;

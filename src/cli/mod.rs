@@ -10,6 +10,7 @@ mod node_image_cmd;
 mod output;
 mod ports_cmd;
 mod progress;
+mod viz_cmd;
 
 use std::time::Duration;
 
@@ -71,6 +72,8 @@ enum Command {
     Stop(lab_cmds::PowerArgs),
     /// Start a stopped cluster and wait until it is whole
     Start(lab_cmds::PowerArgs),
+    /// Serve a live web page of the cluster: a column per node, a box per task
+    Viz(viz_cmd::VizArgs),
     /// List the ports the cluster publishes on 127.0.0.1, with their backends
     Ports(ports_cmd::PortsArgs),
     /// Move images into the cluster's nodes; build the demo image
@@ -131,6 +134,7 @@ pub fn run() -> Result<()> {
             Command::Rebalance(args) => lab_cmds::rebalance(args).await,
             Command::Stop(args) => lab_cmds::stop(args).await,
             Command::Start(args) => lab_cmds::start(args).await,
+            Command::Viz(args) => viz_cmd::run(args).await,
             Command::Ports(args) => ports_cmd::run(args).await,
             Command::Image(command) => image_cmd::run(command).await,
             Command::NodeImage(command) => node_image_cmd::run(command).await,

@@ -1,0 +1,49 @@
+//! viz: the live web visualizer.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+use swarmlab::engine::HostEngine;
+use swarmlab::error::Result;
+use swarmlab::viz;
+
+use super::ClusterArg;
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  swarmlab viz                 # http://127.0.0.1:8000\n  swarmlab viz --addr 127.0.0.1:9000 --open"
+)]
+pub struct VizArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// Address to serve the page on
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    addr: SocketAddr,
+    /// Open the page in the default browser
+    #[arg(long)]
+    open: bool,
+}
+
+pub async fn run(args: VizArgs) -> Result<()> {
+    let cluster = args.cluster.open().await?;
+    let engine = HostEngine::connect().await?;
+    let open = args.open;
+    let listening = move |address: SocketAddr| {
+        let url = format!("http://{address}/");
+        eprintln!(
+            "Visualizer of cluster {:?} on {url} (Ctrl-C stops it)",
+            cluster.name.as_str()
+        );
+        if open {
+            let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+            if std::process::Command::new(opener).arg(&url).spawn().is_err() {
+                eprintln!("warning: could not run {opener}; open {url} yourself");
+            }
+        }
+    };
+    let name = args.cluster.cluster()?;
+    viz::serve(&engine, &name, args.addr, listening, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

@@ -1,0 +1,160 @@
+//! The web visualizer in a real browser: Debian's chromium, driven through
+//! chromedriver with fantoccini.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::support::{TestCluster, deploy, free_port, host_docker, swarmlab_command, within};
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn browser() -> (Running, Client) {
+    // Both of rustls' providers are built in; name one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (scripts/setup installs chromium-driver)");
+    let driver = Running(driver);
+    let capabilities = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,1000"
+            ]
+        }
+    });
+    let capabilities = capabilities.as_object().unwrap().clone();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..50 {
+        let builder = ClientBuilder::rustls()
+            .expect("TLS roots")
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await;
+        if let Ok(client) = builder {
+            return (driver, client);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not answer on {url}");
+}
+
+async fn count(client: &Client, css: &str) -> usize {
+    client
+        .find_all(Locator::Css(css))
+        .await
+        .map(|found| found.len())
+        .unwrap_or(0)
+}
+
+/// Polls the page until `css` matches `expected` elements.
+async fn until_count(client: &Client, css: &str, expected: usize, within_secs: u64) -> bool {
+    for _ in 0..within_secs * 10 {
+        if count(client, css).await == expected {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_follows_the_cluster_live() {
+    let cluster = TestCluster::create("viz", &["--workers", "2", "--heartbeat", "1s"]);
+    deploy(&cluster, "web", 2, &[]);
+    let port = free_port();
+    let server = swarmlab_command()
+        .args(["viz", "--name", &cluster.name, "--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Running(server);
+    assert!(
+        within(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok())
+        .is_some(),
+        "swarmlab viz listens"
+    );
+    let (_driver, client) = browser().await;
+    client.goto(&format!("http://127.0.0.1:{port}/")).await.unwrap();
+
+    assert!(until_count(&client, "[data-node]", 3, 10).await, "a column per node");
+    assert!(
+        until_count(&client, ".task[data-service='web']", 2, 10).await,
+        "a box per task"
+    );
+    for node in ["manager-1", "worker-1", "worker-2"] {
+        assert_eq!(
+            count(&client, &format!("[data-node='{node}'][data-state='ready']")).await,
+            1,
+            "{node} ready"
+        );
+    }
+
+    // Live: no reload happens, the marker set on this page load survives.
+    client
+        .execute("window.notReloaded = true; return true;", vec![])
+        .await
+        .unwrap();
+    cluster.docker(["service", "scale", "--detach", "web=5"]);
+    assert!(
+        until_count(&client, ".task[data-service='web']", 5, 15).await,
+        "scaling adds boxes"
+    );
+    let same_page = client
+        .execute("return window.notReloaded === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same_page, serde_json::Value::Bool(true), "the page was not reloaded");
+
+    host_docker(["rm", "-f", &format!("{}-worker-2", cluster.name)]);
+    assert!(
+        until_count(&client, "[data-node='worker-2'][data-state='down']", 1, 10).await,
+        "a removed worker is marked down"
+    );
+
+    Command::new(env!("CARGO_BIN_EXE_swarmlab"))
+        .args(["delete", "--name", &cluster.name])
+        .env("SWARMLAB_HOME", crate::support::home())
+        .output()
+        .unwrap();
+    let mut said = String::new();
+    for _ in 0..100 {
+        said = client
+            .find(Locator::Id("banner"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap_or_default();
+        if said.contains("does not exist") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        said.contains("does not exist"),
+        "a deleted cluster is said so on the page: {said:?}"
+    );
+    client.close().await.unwrap();
+}
