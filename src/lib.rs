@@ -27,6 +27,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod swarm;
 pub mod tls;
+pub mod top;
 pub mod viz;
 
 pub use error::{Error, Result};

@@ -6,5 +6,6 @@ mod errors;
 mod lifecycle;
 mod resilience;
 mod support;
+mod top;
 mod viz;
 mod workloads;

@@ -10,6 +10,7 @@ mod node_image_cmd;
 mod output;
 mod ports_cmd;
 mod progress;
+mod top_cmd;
 mod viz_cmd;
 
 use std::time::Duration;
@@ -72,6 +73,8 @@ enum Command {
     Stop(lab_cmds::PowerArgs),
     /// Start a stopped cluster and wait until it is whole
     Start(lab_cmds::PowerArgs),
+    /// A ctop-like terminal view: CPU, memory, network and tasks of each node
+    Top(top_cmd::TopArgs),
     /// Serve a live web page of the cluster: a column per node, a box per task
     Viz(viz_cmd::VizArgs),
     /// List the ports the cluster publishes on 127.0.0.1, with their backends
@@ -134,6 +137,7 @@ pub fn run() -> Result<()> {
             Command::Rebalance(args) => lab_cmds::rebalance(args).await,
             Command::Stop(args) => lab_cmds::stop(args).await,
             Command::Start(args) => lab_cmds::start(args).await,
+            Command::Top(args) => top_cmd::run(args).await,
             Command::Viz(args) => viz_cmd::run(args).await,
             Command::Ports(args) => ports_cmd::run(args).await,
             Command::Image(command) => image_cmd::run(command).await,

@@ -1,0 +1,182 @@
+//! The state of `swarmlab top` and how keys change it. No I/O here.
+
+use std::collections::HashMap;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::snapshot::{NodeView, Snapshot};
+use crate::stats::Usage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Cpu,
+    Memory,
+    Tasks,
+}
+
+impl SortKey {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Cpu => "cpu",
+            SortKey::Memory => "memory",
+            SortKey::Tasks => "tasks",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    Nodes,
+    /// One node's task containers.
+    Node(String),
+}
+
+/// What the main loop should do after a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    Quit,
+}
+
+pub struct App {
+    pub snapshot: Snapshot,
+    pub sort: SortKey,
+    pub selected: usize,
+    pub view: View,
+    /// Usage of task containers of the open node, by container ID.
+    pub task_usage: HashMap<String, Usage>,
+}
+
+impl App {
+    pub fn new(cluster: &str) -> Self {
+        App {
+            snapshot: Snapshot {
+                cluster: cluster.to_string(),
+                status: "ok".into(),
+                message: "reading the cluster...".into(),
+                ..Default::default()
+            },
+            sort: SortKey::Name,
+            selected: 0,
+            view: View::Nodes,
+            task_usage: HashMap::new(),
+        }
+    }
+
+    /// The nodes in the chosen order.
+    pub fn rows(&self) -> Vec<&NodeView> {
+        let mut rows: Vec<&NodeView> = self.snapshot.nodes.iter().collect();
+        let cpu = |n: &NodeView| n.usage.map(|u| u.cpu_percent).unwrap_or(0.0);
+        let memory = |n: &NodeView| n.usage.map(|u| u.memory_bytes).unwrap_or(0);
+        match self.sort {
+            SortKey::Name => {}
+            SortKey::Cpu => rows.sort_by(|a, b| cpu(b).total_cmp(&cpu(a))),
+            SortKey::Memory => rows.sort_by_key(|n| std::cmp::Reverse(memory(n))),
+            SortKey::Tasks => rows.sort_by_key(|n| std::cmp::Reverse(running_tasks(n))),
+        }
+        rows
+    }
+
+    /// The node whose task containers are shown, if any.
+    pub fn open_node(&self) -> Option<&NodeView> {
+        match &self.view {
+            View::Node(host) => self.snapshot.nodes.iter().find(|n| &n.hostname == host),
+            View::Nodes => None,
+        }
+    }
+
+    pub fn update(&mut self, snapshot: Snapshot) {
+        self.snapshot = snapshot;
+        self.selected = self.selected.min(self.snapshot.nodes.len().saturating_sub(1));
+    }
+
+    pub fn key(&mut self, key: KeyEvent) -> Action {
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            return Action::Quit;
+        }
+        match key.code {
+            KeyCode::Char('q') => return Action::Quit,
+            KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => {
+                if self.view == View::Nodes && key.code == KeyCode::Esc {
+                    return Action::Quit;
+                }
+                self.view = View::Nodes;
+                self.task_usage.clear();
+            }
+            KeyCode::Char('n') => self.sort = SortKey::Name,
+            KeyCode::Char('c') => self.sort = SortKey::Cpu,
+            KeyCode::Char('m') => self.sort = SortKey::Memory,
+            KeyCode::Char('t') => self.sort = SortKey::Tasks,
+            KeyCode::Char('s') => {
+                self.sort = match self.sort {
+                    SortKey::Name => SortKey::Cpu,
+                    SortKey::Cpu => SortKey::Memory,
+                    SortKey::Memory => SortKey::Tasks,
+                    SortKey::Tasks => SortKey::Name,
+                }
+            }
+            KeyCode::Down | KeyCode::Char('j') if self.view == View::Nodes => {
+                self.selected = (self.selected + 1).min(self.snapshot.nodes.len().saturating_sub(1));
+            }
+            KeyCode::Up | KeyCode::Char('k') if self.view == View::Nodes => {
+                self.selected = self.selected.saturating_sub(1);
+            }
+            KeyCode::Enter | KeyCode::Right if self.view == View::Nodes => {
+                if let Some(node) = self.rows().get(self.selected) {
+                    self.view = View::Node(node.hostname.clone());
+                }
+            }
+            _ => {}
+        }
+        Action::Continue
+    }
+}
+
+pub fn running_tasks(node: &NodeView) -> usize {
+    node.tasks.iter().filter(|t| t.state == "running" && !t.lost).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(app: &mut App, code: KeyCode) -> Action {
+        app.key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn sorting_and_opening_a_node() {
+        let mut app = App::new("lab");
+        app.update(super::super::fixtures::snapshot());
+        let order = |app: &App| app.rows().iter().map(|n| n.hostname.clone()).collect::<Vec<_>>();
+        assert_eq!(order(&app), ["manager-1", "worker-1", "worker-2"]);
+        press(&mut app, KeyCode::Char('c'));
+        assert_eq!(order(&app), ["worker-1", "manager-1", "worker-2"]);
+        press(&mut app, KeyCode::Char('m'));
+        assert_eq!(order(&app)[0], "manager-1");
+        press(&mut app, KeyCode::Char('t'));
+        assert_eq!(order(&app)[0], "worker-1");
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(app.view, View::Node("worker-1".into()));
+        assert_eq!(app.open_node().unwrap().tasks.len(), 2);
+        assert_eq!(press(&mut app, KeyCode::Esc), Action::Continue);
+        assert_eq!(app.view, View::Nodes);
+        assert_eq!(press(&mut app, KeyCode::Char('q')), Action::Quit);
+    }
+
+    #[test]
+    fn selection_stays_in_range() {
+        let mut app = App::new("lab");
+        app.update(super::super::fixtures::snapshot());
+        for _ in 0..10 {
+            press(&mut app, KeyCode::Down);
+        }
+        assert_eq!(app.selected, 2);
+        let mut fewer = super::super::fixtures::snapshot();
+        fewer.nodes.truncate(1);
+        app.update(fewer);
+        assert_eq!(app.selected, 0);
+    }
+}

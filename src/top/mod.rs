@@ -1,0 +1,159 @@
+//! `swarmlab top`: a ctop-like terminal view of a cluster's node containers
+//! and, for one node, its task containers. State (app), drawing (draw)
+//! and data collection (the snapshot collector, stats feeds) are apart.
+
+mod app;
+mod draw;
+
+use std::time::Duration;
+
+use crossterm::event::{Event, KeyEventKind};
+use tokio::sync::{mpsc, watch};
+
+pub use app::{Action, App, SortKey, View};
+
+use crate::cluster::Cluster;
+use crate::error::{Error, Result};
+use crate::snapshot::{Collector, Snapshot};
+use crate::stats::StatsFeed;
+
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// Runs the view until the user quits; the terminal is restored on the way
+/// out, also after a panic.
+pub async fn run(cluster: &Cluster) -> Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Err(Error::invalid(
+            "swarmlab top needs a terminal; for scripts use `swarmlab inspect --json`",
+        ));
+    }
+    let (publish, mut snapshots) = watch::channel(Snapshot::default());
+    let mut collector = Collector::new(&cluster.engine, &cluster.name);
+    let collecting = tokio::spawn(async move {
+        loop {
+            let _ = publish.send(collector.collect().await);
+            tokio::time::sleep(REFRESH).await;
+        }
+    });
+    let (key_tx, mut keys) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        while let Ok(event) = crossterm::event::read() {
+            if key_tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+
+    // ratatui::init also installs a panic hook that restores the terminal.
+    let mut terminal = ratatui::init();
+    let mut app = App::new(cluster.name.as_str());
+    let mut tasks_feed: TasksFeed = None;
+    let mut tick = tokio::time::interval(REFRESH);
+    let outcome = loop {
+        if let Err(e) = terminal.draw(|frame| draw::draw(frame, &app)) {
+            break Err(Error::Other(format!("cannot draw: {e}")));
+        }
+        tokio::select! {
+            Some(event) = keys.recv() => {
+                if let Event::Key(key) = event
+                    && key.kind == KeyEventKind::Press
+                    && app.key(key) == Action::Quit
+                {
+                    break Ok(());
+                }
+            }
+            Ok(()) = snapshots.changed() => {
+                let snapshot = snapshots.borrow_and_update().clone();
+                app.update(snapshot);
+            }
+            _ = tick.tick() => follow_tasks(cluster, &mut app, &mut tasks_feed),
+        }
+    };
+    ratatui::restore();
+    collecting.abort();
+    outcome
+}
+
+/// The open node's engine and the stats streams of its task containers.
+type TasksFeed = Option<(String, bollard::Docker, StatsFeed)>;
+
+/// Streams the stats of the open node's task containers from its engine.
+fn follow_tasks(cluster: &Cluster, app: &mut App, feed: &mut TasksFeed) {
+    let Some(node) = app.open_node().cloned() else {
+        *feed = None;
+        return;
+    };
+    if feed.as_ref().is_none_or(|(host, _, _)| *host != node.hostname) {
+        *feed = cluster
+            .container_of(&node.hostname)
+            .and_then(|c| cluster.node_engine(c).ok())
+            .map(|docker| (node.hostname.clone(), docker, StatsFeed::default()));
+    }
+    if let Some((_, docker, stats)) = feed {
+        let ids: Vec<String> = node.tasks.iter().map(|t| t.container.clone()).collect();
+        stats.track(docker, &ids);
+        app.task_usage = node
+            .tasks
+            .iter()
+            .filter_map(|t| Some((t.container.clone(), stats.get(&t.container)?)))
+            .collect();
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::snapshot::{NodeView, Snapshot, TaskView};
+    use crate::stats::Usage;
+
+    pub fn snapshot() -> Snapshot {
+        let usage = |cpu: f64, mib: u64| Usage {
+            cpu_percent: cpu,
+            memory_bytes: mib << 20,
+            memory_limit: 1 << 34,
+            net_rx_bytes: 1_500_000,
+            net_tx_bytes: 800_000,
+        };
+        let task = |service: &str, slot: u32| TaskView {
+            id: format!("{service}{slot}"),
+            service: service.into(),
+            slot: slot.to_string(),
+            image: "swarmlab/quotes:latest".into(),
+            state: "running".into(),
+            lost: false,
+            container: format!("c-{service}-{slot}"),
+        };
+        let node = |host: &str, role: &str, cpu: f64, mib: u64, tasks: Vec<TaskView>| NodeView {
+            hostname: host.into(),
+            role: role.into(),
+            manager_status: if role == "manager" {
+                "leader".into()
+            } else {
+                String::new()
+            },
+            availability: "active".into(),
+            engine_version: "20.10.24".into(),
+            state: "ready".into(),
+            container: format!("lab-{host}"),
+            container_state: "running".into(),
+            usage: Some(usage(cpu, mib)),
+            tasks,
+        };
+        Snapshot {
+            cluster: "lab".into(),
+            status: "ok".into(),
+            message: String::new(),
+            nodes: vec![
+                node("manager-1", "manager", 3.5, 42, vec![task("quotes", 1)]),
+                node(
+                    "worker-1",
+                    "worker",
+                    12.25,
+                    35,
+                    vec![task("quotes", 2), task("quotes", 3)],
+                ),
+                node("worker-2", "worker", 0.5, 36, vec![]),
+            ],
+        }
+    }
+}
