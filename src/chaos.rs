@@ -1,11 +1,10 @@
 //! Breaking workloads on purpose: killing task containers behind the
 //! swarm's back, as the blog does with `docker rm -f` on a node.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bollard::models::TaskState;
-use bollard::query_parameters::{ListTasksOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -13,7 +12,7 @@ use crate::cluster::Cluster;
 use crate::convergence::Observer;
 use crate::error::{Context, Error, Result, is_not_found};
 use crate::progress::Progress;
-use crate::swarm;
+use crate::swarm::{SwarmView, TaskInfo};
 
 /// Which running tasks to kill; every field narrows the choice.
 #[derive(Debug, Clone, Default)]
@@ -48,65 +47,22 @@ pub async fn kill_tasks(
         cluster.node(node)?;
     }
     let (_, manager) = cluster.any_manager().await?;
-    let services = manager.list_services(None).await.context("cannot list services")?;
-    let service_names: HashMap<String, String> = services
-        .iter()
-        .filter_map(|s| Some((s.id.clone()?, s.spec.as_ref()?.name.clone()?)))
-        .collect();
+    let swarm = SwarmView::read(&manager, false).await?;
     if let Some(wanted) = &selection.service
-        && !service_names.values().any(|name| name == wanted)
+        && !swarm.services.iter().any(|s| SwarmView::service_name(s) == wanted)
     {
         return Err(Error::invalid(format!(
             "no service named {wanted:?}: `docker service ls` lists them"
         )));
     }
-    let nodes = manager.list_nodes(None).await.context("cannot list nodes")?;
-    let hostname_of: HashMap<String, String> = nodes
+    let mut chosen: Vec<&TaskInfo> = swarm
+        .tasks
         .iter()
-        .filter_map(|n| Some((n.id.clone()?, swarm::hostname(n)?.to_string())))
+        .filter(|t| t.is_running() && !t.container.is_empty())
+        .filter(|t| selection.service.as_ref().is_none_or(|s| *s == t.service))
+        .filter(|t| selection.node.as_ref().is_none_or(|n| *n == t.hostname))
         .collect();
-    let filters = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
-    let tasks = manager
-        .list_tasks(Some(ListTasksOptionsBuilder::new().filters(&filters).build()))
-        .await
-        .context("cannot list tasks")?;
-
-    let mut chosen = Vec::new();
-    for task in &tasks {
-        let status = task.status.as_ref();
-        if status.and_then(|s| s.state) != Some(TaskState::RUNNING) {
-            continue;
-        }
-        let service = task
-            .service_id
-            .as_ref()
-            .and_then(|id| service_names.get(id))
-            .cloned()
-            .unwrap_or_default();
-        let host = task
-            .node_id
-            .as_ref()
-            .and_then(|id| hostname_of.get(id))
-            .cloned()
-            .unwrap_or_default();
-        if selection.service.as_ref().is_some_and(|s| *s != service)
-            || selection.node.as_ref().is_some_and(|n| *n != host)
-        {
-            continue;
-        }
-        let Some(container_id) = status
-            .and_then(|s| s.container_status.as_ref())
-            .and_then(|c| c.container_id.clone())
-        else {
-            continue;
-        };
-        let name = match task.slot {
-            Some(slot) => format!("{service}.{slot}"),
-            None => format!("{service}.{}", task.node_id.clone().unwrap_or_default()),
-        };
-        chosen.push((task.id.clone().unwrap_or_default(), name, host, container_id));
-    }
-    chosen.sort_by(|a, b| a.1.cmp(&b.1));
+    chosen.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(count) = selection.count {
         chosen.truncate(count);
     }
@@ -117,23 +73,23 @@ pub async fn kill_tasks(
     let mut observer = Observer::new(&cluster.engine, &cluster.name);
     let started = Instant::now();
     let mut killed = Vec::new();
-    for (_, name, host, container_id) in &chosen {
-        let node = cluster.node(host)?;
-        let docker = cluster.node_engine(node)?;
+    for task in &chosen {
+        let docker = cluster.node_engine(cluster.node(&task.hostname)?)?;
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        match docker.remove_container(container_id, Some(options)).await {
+        match docker.remove_container(&task.container, Some(options)).await {
             Err(e) if !is_not_found(&e) => {
-                return Err(e).with_context(|| format!("cannot remove the container of {name} on {host}"));
+                return Err(e)
+                    .with_context(|| format!("cannot remove the container of {} on {}", task.name, task.hostname));
             }
             _ => {}
         }
-        progress.step(host, &format!("killed {name}"));
+        progress.step(&task.hostname, &format!("killed {}", task.name));
         killed.push(KilledTask {
-            task: name.clone(),
-            node: host.clone(),
+            task: task.name.clone(),
+            node: task.hostname.clone(),
         });
     }
-    let gone: BTreeSet<String> = chosen.iter().map(|c| c.0.clone()).collect();
+    let gone: BTreeSet<String> = chosen.iter().map(|t| t.id.clone()).collect();
     observer
         .until(timeout, "the killed tasks to be replaced", |state| {
             state.converged() && state.services.iter().all(|s| s.task_ids.is_disjoint(&gone))

@@ -2,20 +2,18 @@
 //! Ready, every service runs its desired replicas on live nodes. Used by
 //! `wait` and by every command that breaks something and times the repair.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::models::{NodeSpecAvailabilityEnum, TaskState};
-use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
+use bollard::models::NodeSpecAvailabilityEnum;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::cluster::{Cluster, node_containers};
+use crate::cluster::{ManagerLink, node_containers};
 use crate::engine::HostEngine;
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::naming::ClusterName;
-use crate::swarm;
+use crate::swarm::{self, SwarmView};
 
 /// One look at a cluster.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -77,7 +75,7 @@ impl ClusterState {
 pub struct Observer {
     engine: HostEngine,
     name: ClusterName,
-    manager: Option<Docker>,
+    manager: ManagerLink,
 }
 
 impl Observer {
@@ -85,47 +83,16 @@ impl Observer {
         Observer {
             engine: engine.clone(),
             name: name.clone(),
-            manager: None,
+            manager: ManagerLink::new(engine, name),
         }
-    }
-
-    async fn manager(&mut self) -> Result<Docker> {
-        if let Some(manager) = &self.manager {
-            return Ok(manager.clone());
-        }
-        let cluster = Cluster::open(&self.engine, &self.name).await?;
-        let (_, manager) = cluster.any_manager().await?;
-        self.manager = Some(manager.clone());
-        Ok(manager)
     }
 
     pub async fn look(&mut self) -> Result<ClusterState> {
-        let result = self.try_look().await;
-        if result.is_err() {
-            // The manager may be the node that went away: pick again next time.
-            self.manager = None;
-        }
-        result
-    }
-
-    async fn try_look(&mut self) -> Result<ClusterState> {
         let containers = node_containers(&self.engine, Some(&self.name))
             .await?
             .remove(&self.name)
             .unwrap_or_default();
-        let manager = self.manager().await?;
-        let nodes = manager.list_nodes(None).await.context("cannot list nodes")?;
-        let options = ListServicesOptionsBuilder::new().status(true).build();
-        let services = manager
-            .list_services(Some(options))
-            .await
-            .context("cannot list services")?;
-        let filters = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
-        let tasks = manager
-            .list_tasks(Some(ListTasksOptionsBuilder::new().filters(&filters).build()))
-            .await
-            .context("cannot list tasks")?;
-
+        let swarm = self.manager.read(false).await?;
         let mut state = ClusterState {
             expected: containers
                 .iter()
@@ -134,35 +101,33 @@ impl Observer {
                 .collect(),
             ..Default::default()
         };
-        let mut ready_ids = BTreeSet::new();
-        for node in &nodes {
+        let mut live = BTreeSet::new();
+        for node in &swarm.nodes {
             let Some(host) = swarm::hostname(node) else { continue };
             if swarm::is_ready(node) {
                 state.ready.insert(host.to_string());
-                // The swarm needs a few heartbeats to see a node that is gone;
-                // its tasks stop counting as soon as its container does not run.
-                if state.expected.contains(host) {
-                    ready_ids.insert(node.id.clone().unwrap_or_default());
-                }
                 if node.spec.as_ref().and_then(|s| s.availability) == Some(NodeSpecAvailabilityEnum::ACTIVE) {
                     state.active.insert(host.to_string());
                 }
+                // The swarm needs a few heartbeats to see a node that is gone;
+                // its tasks stop counting as soon as its container does not run.
+                if state.expected.contains(host) {
+                    live.insert(node.id.clone().unwrap_or_default());
+                }
             }
         }
-        for node in &nodes {
+        for node in &swarm.nodes {
             if let Some(host) = swarm::hostname(node).filter(|h| !state.ready.contains(*h)) {
                 state.down.insert(host.to_string());
             }
         }
-        let hostname_of: HashMap<String, String> = nodes
-            .iter()
-            .filter_map(|n| Some((n.id.clone()?, swarm::hostname(n)?.to_string())))
-            .collect();
-        for service in &services {
-            let spec = service.spec.as_ref();
-            let name = spec.and_then(|s| s.name.clone()).unwrap_or_default();
-            let mode = spec.and_then(|s| s.mode.as_ref());
-            let desired = match mode.and_then(|m| m.replicated.as_ref()) {
+        for service in &swarm.services {
+            let desired = match service
+                .spec
+                .as_ref()
+                .and_then(|s| s.mode.as_ref())
+                .and_then(|m| m.replicated.as_ref())
+            {
                 Some(replicated) => replicated.replicas.unwrap_or(1).max(0) as u64,
                 None => service
                     .service_status
@@ -172,17 +137,18 @@ impl Observer {
             };
             let mut per_node = BTreeMap::new();
             let mut task_ids = BTreeSet::new();
-            for task in tasks.iter().filter(|t| t.service_id == service.id) {
-                let running = task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
-                let node_id = task.node_id.clone().unwrap_or_default();
-                if running && ready_ids.contains(&node_id) {
-                    let host = hostname_of.get(&node_id).cloned().unwrap_or_default();
-                    *per_node.entry(host).or_insert(0) += 1;
-                    task_ids.insert(task.id.clone().unwrap_or_default());
+            for task in swarm
+                .tasks
+                .iter()
+                .filter(|t| Some(&t.service_id) == service.id.as_ref())
+            {
+                if task.is_running() && live.contains(&task.node_id) {
+                    *per_node.entry(task.hostname.clone()).or_insert(0) += 1;
+                    task_ids.insert(task.id.clone());
                 }
             }
             state.services.push(ServiceState {
-                name,
+                name: SwarmView::service_name(service).to_string(),
                 desired,
                 running: per_node.values().sum(),
                 per_node,

@@ -277,7 +277,8 @@ pub async fn published_api_port(engine: &HostEngine, name: &str) -> Result<u16> 
         .ok_or_else(|| Error::Other(format!("container {name} publishes no engine API port: is it running?")))
 }
 
-/// Fails with the end of the container's log when it is no longer running.
+/// Fails with the end of the container's log when it is no longer running,
+/// or has had to be restarted. For containers being brought up.
 pub async fn ensure_running(engine: &HostEngine, name: &str, node: &str) -> Result<()> {
     let info = engine
         .docker
@@ -285,7 +286,10 @@ pub async fn ensure_running(engine: &HostEngine, name: &str, node: &str) -> Resu
         .await
         .with_context(|| format!("cannot inspect container {name}"))?;
     let state = info.state.unwrap_or_default();
-    if state.running == Some(true) && state.restarting != Some(true) {
+    // A restart count above zero means it died once already, even if the
+    // restart policy has it running again at this instant.
+    let restarted = info.restart_count.unwrap_or(0) > 0;
+    if state.running == Some(true) && state.restarting != Some(true) && !restarted {
         return Ok(());
     }
     let tail = log_tail(engine, name, 3).await;

@@ -2,19 +2,14 @@
 //! containers' resource usage, and the tasks on each. The web visualizer
 //! and `swarmlab top` draw it.
 
-use std::collections::HashMap;
-
-use bollard::Docker;
 use bollard::models::{NodeSpecAvailabilityEnum, NodeState, Reachability, TaskState};
-use bollard::query_parameters::ListTasksOptionsBuilder;
 use serde::Serialize;
 
-use crate::cluster::{NodeContainer, cluster_names, node_containers};
+use crate::cluster::{ManagerLink, NodeContainer, cluster_names, node_containers};
 use crate::engine::HostEngine;
-use crate::error::{Context, Result};
 use crate::naming::{ClusterName, NodeName};
 use crate::stats::{StatsFeed, Usage};
-use crate::swarm;
+use crate::swarm::{self, SwarmView};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Snapshot {
@@ -60,7 +55,7 @@ pub struct TaskView {
 pub struct Collector {
     engine: HostEngine,
     name: ClusterName,
-    manager: Option<Docker>,
+    manager: ManagerLink,
     stats: StatsFeed,
 }
 
@@ -69,7 +64,7 @@ impl Collector {
         Collector {
             engine: engine.clone(),
             name: name.clone(),
-            manager: None,
+            manager: ManagerLink::new(engine, name),
             stats: StatsFeed::default(),
         }
     }
@@ -108,10 +103,9 @@ impl Collector {
             .collect();
         self.stats.track(&self.engine.docker, &running);
 
-        let swarm = match self.read_swarm().await {
+        let swarm = match self.manager.read(true).await {
             Ok(swarm) => Some(swarm),
             Err(error) => {
-                self.manager = None;
                 snapshot.status = "degraded".into();
                 snapshot.message = format!("no manager answers, the swarm cannot be read: {error}");
                 None
@@ -121,7 +115,12 @@ impl Collector {
         // container was removed behind swarmlab's back stays visible.
         let mut hosts: Vec<NodeName> = containers.iter().map(|c| c.node).collect();
         if let Some(swarm) = &swarm {
-            hosts.extend(swarm.nodes.keys().filter_map(|h| h.parse::<NodeName>().ok()));
+            hosts.extend(
+                swarm
+                    .nodes
+                    .iter()
+                    .filter_map(|n| swarm::hostname(n)?.parse::<NodeName>().ok()),
+            );
         }
         hosts.sort();
         hosts.dedup();
@@ -148,7 +147,7 @@ impl Collector {
             ..Default::default()
         };
         let Some(swarm) = swarm else { return view };
-        if let Some(node) = swarm.nodes.get(&host) {
+        if let Some(node) = swarm.node(&host) {
             view.role = match node.spec.as_ref().and_then(|s| s.role) {
                 Some(bollard::models::NodeSpecRoleEnum::MANAGER) => "manager".into(),
                 Some(_) => "worker".into(),
@@ -177,103 +176,27 @@ impl Collector {
             // A node whose container stopped is down, whatever the swarm
             // has noticed so far.
             view.state = if running { state.to_string() } else { "down".into() };
-            let lost = view.state != "ready";
-            view.tasks = swarm
+            // Tasks meant to run, and the ones still running on a node that
+            // went down: shown as lost until the node comes back.
+            let down = view.state != "ready";
+            let mut tasks: Vec<TaskView> = swarm
                 .tasks
                 .iter()
-                .filter(|t| Some(&t.0) == node.id.as_ref())
-                .map(|(_, task)| TaskView { lost, ..task.clone() })
+                .filter(|t| Some(&t.node_id) == node.id.as_ref())
+                .filter(|t| t.desired == Some(TaskState::RUNNING) || (down && t.is_running()))
+                .map(|t| TaskView {
+                    id: t.id.clone(),
+                    service: t.service.clone(),
+                    slot: t.slot.map(|s| s.to_string()).unwrap_or_default(),
+                    image: t.image.clone(),
+                    state: t.state.map(|s| s.to_string()).unwrap_or_default(),
+                    lost: down,
+                    container: t.container.clone(),
+                })
                 .collect();
+            tasks.sort_by_key(|t| (t.service.clone(), t.slot.parse::<u64>().unwrap_or(0)));
+            view.tasks = tasks;
         }
         view
     }
-
-    async fn read_swarm(&mut self) -> Result<SwarmView> {
-        let manager = match &self.manager {
-            Some(manager) => manager.clone(),
-            None => {
-                let cluster = crate::cluster::Cluster::open(&self.engine, &self.name).await?;
-                let (_, manager) = cluster.any_manager().await?;
-                self.manager = Some(manager.clone());
-                manager
-            }
-        };
-        let listed = manager.list_nodes(None).await.context("cannot list nodes")?;
-        let services = manager.list_services(None).await.context("cannot list services")?;
-        // All tasks, not only those meant to run: the ones still running on
-        // a node that went down are shown as lost until it comes back.
-        let tasks = manager
-            .list_tasks(Some(ListTasksOptionsBuilder::new().build()))
-            .await
-            .context("cannot list tasks")?;
-        let down_nodes: std::collections::HashSet<String> = listed
-            .iter()
-            .filter(|n| !swarm::is_ready(n))
-            .filter_map(|n| n.id.clone())
-            .collect();
-        let names: HashMap<String, String> = services
-            .iter()
-            .filter_map(|s| Some((s.id.clone()?, s.spec.as_ref()?.name.clone()?)))
-            .collect();
-        // Per hostname, the entry that matters: Ready over stale ones.
-        let mut nodes: HashMap<String, bollard::models::Node> = HashMap::new();
-        for node in listed {
-            let Some(host) = swarm::hostname(&node).map(str::to_string) else {
-                continue;
-            };
-            let better = nodes
-                .get(&host)
-                .is_none_or(|current| !swarm::is_ready(current) && swarm::is_ready(&node));
-            if better {
-                nodes.insert(host, node);
-            }
-        }
-        let mut tasks: Vec<(String, TaskView)> = tasks
-            .into_iter()
-            .filter(|task| {
-                let running = task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
-                let on_down_node = task.node_id.as_ref().is_some_and(|id| down_nodes.contains(id));
-                task.desired_state == Some(TaskState::RUNNING) || (running && on_down_node)
-            })
-            .map(|task| {
-                let service = task
-                    .service_id
-                    .as_ref()
-                    .and_then(|id| names.get(id))
-                    .cloned()
-                    .unwrap_or_default();
-                let image = task
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.container_spec.as_ref())
-                    .and_then(|c| c.image.clone())
-                    .map(|image| image.split('@').next().unwrap_or_default().to_string())
-                    .unwrap_or_default();
-                let status = task.status.as_ref();
-                let view = TaskView {
-                    id: task.id.clone().unwrap_or_default(),
-                    slot: task.slot.map(|s| s.to_string()).unwrap_or_default(),
-                    service,
-                    image,
-                    state: status.and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default(),
-                    lost: false,
-                    container: status
-                        .and_then(|s| s.container_status.as_ref())
-                        .and_then(|c| c.container_id.clone())
-                        .unwrap_or_default(),
-                };
-                (task.node_id.unwrap_or_default(), view)
-            })
-            .collect();
-        tasks.sort_by(|a, b| {
-            (a.1.service.as_str(), a.1.slot.parse::<u64>().unwrap_or(0))
-                .cmp(&(b.1.service.as_str(), b.1.slot.parse::<u64>().unwrap_or(0)))
-        });
-        Ok(SwarmView { nodes, tasks })
-    }
-}
-
-struct SwarmView {
-    nodes: HashMap<String, bollard::models::Node>,
-    tasks: Vec<(String, TaskView)>,
 }

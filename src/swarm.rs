@@ -1,12 +1,15 @@
 //! Swarm operations on node engines, all through the Engine API: init, join,
-//! and reading the manager's node list.
+//! and reading what a manager knows (nodes, services, tasks).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{Node, NodeState, SwarmInitRequest, SwarmJoinRequest, SwarmSpec, SwarmSpecDispatcher};
+use bollard::models::{
+    Node, NodeState, Service, SwarmInitRequest, SwarmJoinRequest, SwarmSpec, SwarmSpecDispatcher, TaskState,
+};
+use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
 use tokio::time::Instant;
 
 use crate::error::{Context, Error, Result};
@@ -98,5 +101,126 @@ pub async fn wait_ready(
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A task, with the names a person knows it by.
+#[derive(Debug, Clone, Default)]
+pub struct TaskInfo {
+    pub id: String,
+    pub service_id: String,
+    pub service: String,
+    /// `service.slot` for replicated services, `service.node-id` for global ones.
+    pub name: String,
+    pub slot: Option<i64>,
+    pub node_id: String,
+    /// Empty when the task's node is no longer listed.
+    pub hostname: String,
+    pub container: String,
+    pub image: String,
+    pub state: Option<TaskState>,
+    pub desired: Option<TaskState>,
+}
+
+impl TaskInfo {
+    pub fn is_running(&self) -> bool {
+        self.state == Some(TaskState::RUNNING)
+    }
+}
+
+/// The swarm's nodes, services and tasks as one manager reports them.
+#[derive(Debug, Clone, Default)]
+pub struct SwarmView {
+    pub nodes: Vec<Node>,
+    pub services: Vec<Service>,
+    pub tasks: Vec<TaskInfo>,
+}
+
+impl SwarmView {
+    /// Reads the swarm from a manager: every task when `all_tasks`, else
+    /// only the tasks meant to run.
+    pub async fn read(manager: &Docker, all_tasks: bool) -> Result<Self> {
+        let nodes = manager.list_nodes(None).await.context("cannot list nodes")?;
+        let options = ListServicesOptionsBuilder::new().status(true).build();
+        let services = manager
+            .list_services(Some(options))
+            .await
+            .context("cannot list services")?;
+        let mut filters = HashMap::new();
+        if !all_tasks {
+            filters.insert("desired-state".to_string(), vec!["running".to_string()]);
+        }
+        let tasks = manager
+            .list_tasks(Some(ListTasksOptionsBuilder::new().filters(&filters).build()))
+            .await
+            .context("cannot list tasks")?;
+
+        let service_names: HashMap<&str, &str> = services
+            .iter()
+            .filter_map(|s| Some((s.id.as_deref()?, s.spec.as_ref()?.name.as_deref()?)))
+            .collect();
+        let hostnames: HashMap<&str, &str> = nodes
+            .iter()
+            .filter_map(|n| Some((n.id.as_deref()?, hostname(n)?)))
+            .collect();
+        let tasks = tasks
+            .into_iter()
+            .map(|task| {
+                let service_id = task.service_id.clone().unwrap_or_default();
+                let service = service_names
+                    .get(service_id.as_str())
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string();
+                let node_id = task.node_id.clone().unwrap_or_default();
+                let status = task.status.as_ref();
+                TaskInfo {
+                    id: task.id.clone().unwrap_or_default(),
+                    name: match task.slot {
+                        Some(slot) => format!("{service}.{slot}"),
+                        None => format!("{service}.{node_id}"),
+                    },
+                    service,
+                    service_id,
+                    slot: task.slot,
+                    hostname: hostnames.get(node_id.as_str()).copied().unwrap_or_default().to_string(),
+                    node_id,
+                    container: status
+                        .and_then(|s| s.container_status.as_ref())
+                        .and_then(|c| c.container_id.clone())
+                        .unwrap_or_default(),
+                    image: task
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.container_spec.as_ref())
+                        .and_then(|c| c.image.as_deref())
+                        .map(|image| image.split('@').next().unwrap_or_default().to_string())
+                        .unwrap_or_default(),
+                    state: status.and_then(|s| s.state),
+                    desired: task.desired_state,
+                }
+            })
+            .collect();
+        Ok(SwarmView { nodes, services, tasks })
+    }
+
+    pub fn service_name(service: &Service) -> &str {
+        service
+            .spec
+            .as_ref()
+            .and_then(|s| s.name.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The node entry that counts for a hostname: the Ready one over stale
+    /// entries left by a node recreated under the same name.
+    pub fn node(&self, host: &str) -> Option<&Node> {
+        let mut entries = self.nodes.iter().filter(|n| hostname(n) == Some(host));
+        let first = entries.next()?;
+        Some(if is_ready(first) {
+            first
+        } else {
+            entries.find(|n| is_ready(n)).unwrap_or(first)
+        })
     }
 }

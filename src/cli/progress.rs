@@ -60,14 +60,7 @@ impl Live {
         let mut bars = self.bars.lock().expect("progress lock");
         bars.entry(node.to_string())
             .or_insert_with(|| {
-                let style = ProgressStyle::with_template("{spinner:.cyan} {prefix:<12.bold} {wide_msg} {secs:>7}")
-                    .expect("valid template")
-                    .with_key(
-                        "secs",
-                        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                            let _ = write!(w, "{:.1}s", state.elapsed().as_secs_f64());
-                        },
-                    );
+                let style = with_seconds("{spinner:.cyan} {prefix:<12.bold} {wide_msg} {secs:>7}");
                 let bar = self.multi.add(ProgressBar::new_spinner().with_style(style));
                 bar.set_prefix(node.to_string());
                 bar.enable_steady_tick(Duration::from_millis(100));
@@ -83,14 +76,7 @@ impl Progress for Live {
     }
     fn done(&self, node: &str, summary: &str) {
         let bar = self.bar(node);
-        let style = ProgressStyle::with_template("{prefix:.green} {wide_msg} {secs:>7}")
-            .expect("valid template")
-            .with_key(
-                "secs",
-                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:.1}s", state.elapsed().as_secs_f64());
-                },
-            );
+        let style = with_seconds("{prefix:.green} {wide_msg} {secs:>7}");
         bar.set_style(style);
         bar.set_prefix(format!("✓ {node:<10}"));
         bar.finish_with_message(summary.to_string());
@@ -109,4 +95,16 @@ impl Drop for Live {
             }
         }
     }
+}
+
+/// A style whose `{secs}` key shows the elapsed time with a decimal.
+fn with_seconds(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("valid template")
+        .with_key(
+            "secs",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1}s", state.elapsed().as_secs_f64());
+            },
+        )
 }

@@ -59,12 +59,22 @@ impl<'a> Launcher<'a> {
         let host = plan.node.hostname();
         self.progress.step(&host, "waiting for its engine");
         let container = plan.container();
-        let port = match node_container::published_api_port(self.engine, &container).await {
-            Ok(port) => port,
-            Err(error) => {
-                // No port is published while the container is not running: say why.
-                node_container::ensure_running(self.engine, &container, &host).await?;
-                return Err(error);
+        // No port is published while the container is not running (it may be
+        // between restarts): ask again, and say why if it died.
+        let port = loop {
+            match node_container::published_api_port(self.engine, &container).await {
+                Ok(port) => break port,
+                Err(error) => {
+                    node_container::ensure_running(self.engine, &container, &host).await?;
+                    if Instant::now() >= self.deadline {
+                        return Err(error);
+                    }
+                    self.unless_cancelled(async {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        Ok(())
+                    })
+                    .await?;
+                }
             }
         };
         let client = engine::node_client(port, self.tls.client_dir())?;

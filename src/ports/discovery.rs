@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use bollard::Docker;
-use bollard::models::{EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, TaskState};
-use bollard::query_parameters::ListTasksOptionsBuilder;
+use bollard::models::{EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum};
 
-use crate::cluster::{Cluster, NodeContainer};
+use crate::cluster::{Cluster, ManagerLink, NodeContainer};
 use crate::engine::HostEngine;
 use crate::error::{Context, Result};
 use crate::naming::ClusterName;
+use crate::swarm::SwarmView;
 
 use super::{BackendStatus, PortStatus};
 
@@ -62,7 +62,7 @@ impl Route {
 pub(crate) struct Discovery {
     engine: HostEngine,
     name: ClusterName,
-    manager: Option<Docker>,
+    manager: ManagerLink,
     node_clients: HashMap<(String, u16), Docker>,
     pids: HashMap<String, i32>,
 }
@@ -70,9 +70,9 @@ pub(crate) struct Discovery {
 impl Discovery {
     pub fn new(engine: HostEngine, name: ClusterName) -> Self {
         Discovery {
+            manager: ManagerLink::new(&engine, &name),
             engine,
             name,
-            manager: None,
             node_clients: HashMap::new(),
             pids: HashMap::new(),
         }
@@ -98,39 +98,20 @@ impl Discovery {
         self.pids.retain(|id, _| running.iter().any(|n| &n.id == id));
         let ipvs = self.pids.values().any(|pid| has_ipvs(*pid));
 
-        let manager = match self.manager.clone() {
-            Some(manager) if manager.ping().await.is_ok() => manager,
-            _ => {
-                let (_, manager) = cluster.any_manager().await?;
-                self.manager = Some(manager.clone());
-                manager
-            }
-        };
-        let services = manager.list_services(None).await.context("cannot list services")?;
-        let filters = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
-        let tasks = manager
-            .list_tasks(Some(ListTasksOptionsBuilder::new().filters(&filters).build()))
-            .await
-            .context("cannot list tasks")?;
-        let swarm_nodes = manager.list_nodes(None).await.context("cannot list nodes")?;
-        let hostname_of: HashMap<String, String> = swarm_nodes
-            .iter()
-            .filter_map(|n| Some((n.id.clone()?, crate::swarm::hostname(n)?.to_string())))
-            .collect();
-
+        let swarm = self.manager.read(false).await?;
         let mut routes = Vec::new();
         let mut bridges: HashMap<String, HashMap<String, IpAddr>> = HashMap::new();
-        for service in &services {
-            let name = service.spec.as_ref().and_then(|s| s.name.clone()).unwrap_or_default();
+        for service in &swarm.services {
+            let name = SwarmView::service_name(service).to_string();
             let ports = service
                 .endpoint
                 .as_ref()
                 .and_then(|e| e.ports.clone())
                 .unwrap_or_default();
-            let running_tasks: Vec<_> = tasks
+            let running_tasks: Vec<_> = swarm
+                .tasks
                 .iter()
-                .filter(|t| t.service_id == service.id)
-                .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+                .filter(|t| Some(&t.service_id) == service.id.as_ref() && t.is_running())
                 .collect();
             for port in ports {
                 if port.protocol.unwrap_or(EndpointPortConfigProtocolEnum::TCP) != EndpointPortConfigProtocolEnum::TCP {
@@ -148,28 +129,17 @@ impl Discovery {
                 };
                 let mut backends = Vec::new();
                 for task in &running_tasks {
-                    let Some(host) = task.node_id.as_ref().and_then(|id| hostname_of.get(id)) else {
-                        continue;
-                    };
+                    let host = &task.hostname;
                     let Some(node) = cluster.container_of(host).filter(|n| n.running) else {
                         continue;
                     };
-                    let task_name = match task.slot {
-                        Some(slot) => format!("{name}.{slot}"),
-                        None => format!("{name}.{}", task.node_id.clone().unwrap_or_default()),
-                    };
                     let target = if path == "task-direct" {
-                        let container_id = task
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.container_status.as_ref())
-                            .and_then(|c| c.container_id.clone())
-                            .unwrap_or_default();
                         if !bridges.contains_key(host) {
                             let map = self.gateway_bridge(&cluster, node).await.unwrap_or_default();
                             bridges.insert(host.clone(), map);
                         }
-                        let (Some(ip), Some(pid)) = (bridges[host].get(&container_id), self.pids.get(&node.id)) else {
+                        let (Some(ip), Some(pid)) = (bridges[host].get(&task.container), self.pids.get(&node.id))
+                        else {
                             continue;
                         };
                         Target::InNode {
@@ -185,7 +155,7 @@ impl Discovery {
                     };
                     backends.push(Backend {
                         status: BackendStatus {
-                            task: task_name,
+                            task: task.name.clone(),
                             node: host.clone(),
                             address,
                         },
