@@ -93,11 +93,16 @@ fn ensure_crypto_provider() {
     });
 }
 
-/// Connects to a node's engine on its published port. Does not wait for it:
-/// see [`wait_ping`].
-pub fn node_client(port: u16, cert_dir: &Path) -> Result<Docker> {
-    ensure_crypto_provider();
+/// Connects to a node's engine on its published port, with the client
+/// identity in `cert_dir`, or in plain HTTP without one (clusters made
+/// with --insecure). Does not wait for it: see [`wait_ping`].
+pub fn node_client(port: u16, cert_dir: Option<&Path>) -> Result<Docker> {
     let address = format!("tcp://127.0.0.1:{port}");
+    let Some(cert_dir) = cert_dir else {
+        return Docker::connect_with_http(&address, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+            .map_err(|e| Error::Other(format!("cannot set up a client for {address}: {}", engine_message(&e))));
+    };
+    ensure_crypto_provider();
     Docker::connect_with_ssl(
         &address,
         &cert_dir.join("key.pem"),

@@ -9,6 +9,15 @@ use crate::naming::{ClusterName, NodeName};
 pub const CLUSTER: &str = "io.swarmlab.cluster";
 pub const ROLE: &str = "io.swarmlab.role";
 pub const NODE: &str = "io.swarmlab.node";
+/// On a node container: "plain" when its engine API has no TLS (--insecure).
+pub const API: &str = "io.swarmlab.api";
+/// On a node container: its settings from a cluster file (JSON).
+pub const SETTINGS: &str = "io.swarmlab.settings";
+/// On the network: the settings of each role (JSON), for nodes added later.
+pub const MANAGER_SETTINGS: &str = "io.swarmlab.settings.manager";
+pub const WORKER_SETTINGS: &str = "io.swarmlab.settings.worker";
+/// On the network: host ports forwarded to nodes, as HOST:NODE:PORT,...
+pub const FORWARDS: &str = "io.swarmlab.forwards";
 
 /// Labels of a cluster-wide object (the network).
 pub fn cluster(cluster: &ClusterName) -> HashMap<String, String> {

@@ -8,6 +8,8 @@
 pub mod addressing;
 pub mod chaos;
 pub mod cluster;
+pub mod config;
+pub mod context;
 pub mod convergence;
 pub mod demo;
 pub mod demo_image;

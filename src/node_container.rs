@@ -12,6 +12,7 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder};
 use futures_util::StreamExt;
 
+use crate::config::NodeSettings;
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_conflict, is_not_found};
 use crate::labels;
@@ -34,6 +35,10 @@ pub struct NodePlan {
     pub address: Ipv4Addr,
     /// A fixed host port for the engine API; the engine picks one when None.
     pub api_port: Option<u16>,
+    /// Limits, dockerd arguments and swarm labels from a cluster file.
+    pub settings: NodeSettings,
+    /// The engine API answers plain HTTP, without TLS (--insecure).
+    pub insecure: bool,
 }
 
 impl NodePlan {
@@ -105,8 +110,16 @@ fn full_bounding_set() -> bool {
 }
 
 /// The dockerd arguments of every node: the local socket for `docker exec
-/// NODE docker ...`, and TLS-only TCP for swarmlab and the docker CLI.
-fn dockerd_args() -> Vec<String> {
+/// NODE docker ...`, and TLS-only TCP for swarmlab and the docker CLI (or
+/// plain TCP, which dockerd delays its start-up for, with --insecure).
+fn dockerd_args(insecure: bool) -> Vec<String> {
+    if insecure {
+        return vec![
+            "--host=unix:///var/run/docker.sock".into(),
+            "--host=tcp://0.0.0.0:2376".into(),
+            "--tls=false".into(),
+        ];
+    }
     vec![
         "--host=unix:///var/run/docker.sock".into(),
         "--host=tcp://0.0.0.0:2376".into(),
@@ -144,6 +157,16 @@ fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Co
         }),
         ..Default::default()
     };
+    host.memory = plan.settings.memory.map(|bytes| bytes as i64);
+    host.nano_cpus = plan.settings.cpus.map(|cpus| (cpus * 1e9) as i64);
+    let mut container_labels = labels::node(&plan.cluster, plan.node);
+    if plan.insecure {
+        container_labels.insert(labels::API.into(), "plain".into());
+    }
+    if !plan.settings.is_empty() {
+        let json = serde_json::to_string(&plan.settings).expect("settings serialize");
+        container_labels.insert(labels::SETTINGS.into(), json);
+    }
     if privileged {
         host.privileged = Some(true);
     } else {
@@ -167,9 +190,14 @@ fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Co
             ENTRYPOINT_SCRIPT.into(),
             "swarmlab-node".into(),
         ]),
-        cmd: Some(dockerd_args()),
+        cmd: Some(
+            dockerd_args(plan.insecure)
+                .into_iter()
+                .chain(plan.settings.dockerd_args.clone())
+                .collect(),
+        ),
         exposed_ports: Some(vec![API_PORT.to_string()]),
-        labels: Some(labels::node(&plan.cluster, plan.node)),
+        labels: Some(container_labels),
         host_config: Some(host),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(

@@ -183,11 +183,23 @@ pub async fn add(
     };
     let hostnames = added.iter().cloned().collect();
     swarm::wait_ready(&manager, &hostnames, started + DEFAULT_TIMEOUT, DEFAULT_TIMEOUT).await?;
+    for node in &nodes {
+        label_as_planned(cluster, &manager, *node).await?;
+    }
     give_images(cluster, &added, progress).await?;
     for host in &added {
         progress.done(host, "ready");
     }
     Ok((added, started.elapsed()))
+}
+
+/// Gives a new node the swarm labels its settings ask for.
+async fn label_as_planned(cluster: &Cluster, manager: &Docker, node: NodeName) -> Result<()> {
+    let plan = cluster.plan(node).await?;
+    if plan.settings.labels.is_empty() {
+        return Ok(());
+    }
+    swarm::label_node(manager, &node.hostname(), &plan.settings.labels).await
 }
 
 fn limit(role: Role) -> u32 {
@@ -425,6 +437,7 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
     swarm::join(&docker, plan.address, manager_address, token).await?;
     let hostnames = std::iter::once(hostname.to_string()).collect();
     swarm::wait_ready(&manager, &hostnames, started + timeout, timeout).await?;
+    swarm::label_node(&manager, hostname, &plan.settings.labels).await?;
     timings.mark("rejoined, Ready", started);
     give_images(cluster, &[hostname.to_string()], progress).await?;
     timings.mark("images copied", started);

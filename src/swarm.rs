@@ -104,6 +104,33 @@ pub async fn wait_ready(
     }
 }
 
+/// Adds swarm labels to the node with `hostname` (for placement constraints).
+pub async fn label_node(
+    manager: &Docker,
+    hostname: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let nodes = manager.list_nodes(None).await.context("cannot list nodes")?;
+    let node = nodes
+        .iter()
+        .filter(|n| self::hostname(n) == Some(hostname))
+        .max_by_key(|n| is_ready(n))
+        .ok_or_else(|| Error::Other(format!("the swarm has no node {hostname}")))?;
+    let mut spec = node.spec.clone().unwrap_or_default();
+    spec.labels.get_or_insert_with(Default::default).extend(labels.clone());
+    let version = node.version.as_ref().and_then(|v| v.index).unwrap_or_default() as i64;
+    let options = bollard::query_parameters::UpdateNodeOptionsBuilder::new()
+        .version(version)
+        .build();
+    manager
+        .update_node(node.id.as_deref().unwrap_or_default(), spec, options)
+        .await
+        .with_context(|| format!("cannot label node {hostname}"))
+}
+
 /// A task, with the names a person knows it by.
 #[derive(Debug, Clone, Default)]
 pub struct TaskInfo {

@@ -1,6 +1,7 @@
 //! swarmlab's integration tests: one binary, run against the real Docker
 //! engine that scripts/setup installs and starts.
 
+mod declarative;
 mod engine_restart;
 mod errors;
 mod lifecycle;

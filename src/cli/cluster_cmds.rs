@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use swarmlab::cluster::{self, Cluster, CreateOptions};
+use swarmlab::config::ClusterFile;
 use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
 use swarmlab::naming::{ClusterName, DEFAULT_CLUSTER};
@@ -16,63 +17,86 @@ Examples:
   swarmlab create                                  # 1 manager, 3 workers
   swarmlab create --name ha --managers 3 --workers 5
   swarmlab create --heartbeat 1s                   # nodes marked down within seconds
-  swarmlab create --image docker:dind              # the official image instead of swarmlab/node";
+  swarmlab create --image docker:dind              # the official image instead of swarmlab/node
+  swarmlab config init lab.toml && swarmlab create --config lab.toml";
 
 #[derive(Args)]
 pub struct CreateArgs {
     #[command(flatten)]
     cluster: ClusterArg,
-    /// Number of manager nodes (3, 5 or 7 for a highly available swarm)
-    #[arg(long, default_value = "1", value_parser = parse_count, value_name = "N", allow_negative_numbers = true)]
-    managers: u32,
-    /// Number of worker nodes
-    #[arg(long, default_value = "3", value_parser = parse_count, value_name = "N", allow_negative_numbers = true)]
-    workers: u32,
+    /// A cluster file (TOML; `swarmlab config init` writes an example); flags win over it
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Number of manager nodes (3, 5 or 7 for a highly available swarm) [default: 1]
+    #[arg(long, value_parser = parse_count, value_name = "N", allow_negative_numbers = true)]
+    managers: Option<u32>,
+    /// Number of worker nodes [default: 3]
+    #[arg(long, value_parser = parse_count, value_name = "N", allow_negative_numbers = true)]
+    workers: Option<u32>,
     /// Node image [env: SWARMLAB_NODE_IMAGE] [default: swarmlab/node:latest if built, else docker:dind]
     #[arg(long, value_name = "IMAGE")]
     image: Option<String>,
     /// Swarm dispatcher heartbeat, e.g. 1s (Swarm's default is 5s)
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     heartbeat: Option<Duration>,
-    /// How long to wait for every node to be Ready
-    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
-    wait: Duration,
+    /// How long to wait for every node to be Ready [default: 2m]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    wait: Option<Duration>,
     /// Keep what was created when creation fails or is interrupted
     #[arg(long)]
     retain: bool,
     /// Fixed host port (on 127.0.0.1) for the first manager's engine API [default: any free port]
     #[arg(long, value_name = "PORT")]
     api_port: Option<u16>,
+    /// Serve the nodes' engine APIs without TLS: anyone on this machine can use them
+    #[arg(long)]
+    insecure: bool,
 }
 
 pub async fn create(args: CreateArgs) -> Result<()> {
-    let name = args.cluster.cluster()?;
-    let engine = HostEngine::connect().await?;
+    // The whole file is checked before anything else happens.
+    let file = match &args.config {
+        Some(path) => ClusterFile::load(path)?,
+        None => ClusterFile::default(),
+    };
+    let name = match (args.cluster.explicit(), &file.name) {
+        (None, Some(name)) => ClusterName::new(name)?,
+        _ => args.cluster.cluster()?,
+    };
     let mut options = CreateOptions::new(name.clone());
-    options.managers = args.managers;
-    options.workers = args.workers;
-    options.image = args.image;
-    options.heartbeat = args.heartbeat;
-    options.wait = args.wait;
+    options.managers = args.managers.or(file.managers).unwrap_or(options.managers);
+    options.workers = args.workers.or(file.workers).unwrap_or(options.workers);
+    options.image = args.image.or(file.image.clone());
+    options.heartbeat = args.heartbeat.or(file.heartbeat);
+    options.wait = args.wait.or(file.wait).unwrap_or(options.wait);
     options.retain = args.retain;
     options.api_port = args.api_port;
+    options.settings = file.settings();
+    options.images = file.images.clone();
+    options.forwards = file.ports.clone();
+    options.insecure = args.insecure;
+    swarmlab::naming::check_counts(options.managers, options.workers)?;
+    if options.insecure {
+        eprintln!(
+            "warning: --insecure: the nodes' engine APIs answer plain HTTP on 127.0.0.1, without TLS or client certificates; anyone on this machine can use them"
+        );
+    }
 
-    swarmlab::naming::check_counts(args.managers, args.workers)?;
+    let engine = HostEngine::connect().await?;
     let progress = progress::for_stderr();
-    progress.note(&format!(
-        "Creating cluster \"{name}\": {} and {}",
-        plural(args.managers as usize, "manager"),
-        plural(args.workers as usize, "worker")
-    ));
+    let counts = format!(
+        "{} and {}",
+        plural(options.managers as usize, "manager"),
+        plural(options.workers as usize, "worker")
+    );
+    progress.note(&format!("Creating cluster \"{name}\": {counts}"));
     let created = cluster::create(&engine, &options, progress.as_ref(), interrupted()).await;
     drop(progress);
     let created = created?;
     println!(
-        "Cluster {:?} is ready in {}: {} and {}, image {}, subnet {}, nodes {}.",
+        "Cluster {:?} is ready in {}: {counts}, image {}, subnet {}, nodes {}.",
         created.name.as_str(),
         secs(created.elapsed),
-        plural(args.managers as usize, "manager"),
-        plural(args.workers as usize, "worker"),
         created.image,
         created.subnet,
         created.security,
@@ -209,11 +233,14 @@ pub async fn env(args: EnvArgs) -> Result<()> {
     let cluster = Cluster::open(&engine, &name).await?;
     let env = cluster.docker_env().await?;
     println!("export DOCKER_HOST={}", shell_quote(&env.docker_host));
-    println!("export DOCKER_TLS_VERIFY=1");
-    println!(
-        "export DOCKER_CERT_PATH={}",
-        shell_quote(&env.cert_path.to_string_lossy())
-    );
+    if env.insecure {
+        println!("unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH");
+        println!("# warning: this cluster was made with --insecure: its engine API has no TLS");
+    } else {
+        println!("export DOCKER_TLS_VERIFY=1");
+        let cert_path = env.cert_path.to_string_lossy();
+        println!("export DOCKER_CERT_PATH={}", shell_quote(&cert_path));
+    }
     println!("export SWARMLAB_DOCKER_HOST={}", shell_quote(&env.swarmlab_docker_host));
     println!("# Run this command to configure your shell:");
     println!("# eval \"$(swarmlab env{})\"", name_flag(&name));
@@ -280,4 +307,22 @@ fn name_flag(name: &swarmlab::naming::ClusterName) -> String {
     } else {
         format!(" --name {name}")
     }
+}
+
+#[derive(Args)]
+#[command(after_help = "Example:\n  swarmlab context\n  docker --context swarmlab-swarmlab node ls")]
+pub struct ContextArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+}
+
+/// Creates (or updates) the docker context `swarmlab-NAME`.
+pub async fn context(args: ContextArgs) -> Result<()> {
+    let cluster = args.cluster.open().await?;
+    let name = swarmlab::context::write(&cluster).await?;
+    println!(
+        "Docker context {name} points at cluster {:?}; try: docker --context {name} node ls",
+        cluster.name.as_str()
+    );
+    Ok(())
 }

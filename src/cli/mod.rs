@@ -5,6 +5,7 @@ mod cluster_cmds;
 mod demo_cmd;
 mod image_cmd;
 mod lab_cmds;
+mod meta_cmds;
 mod node_cmd;
 mod node_image_cmd;
 mod output;
@@ -36,7 +37,7 @@ Examples:
     after_help = EXAMPLES,
     propagate_version = true
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -85,6 +86,15 @@ enum Command {
     /// Build the node image
     #[command(subcommand, name = "node-image")]
     NodeImage(node_image_cmd::NodeImageCommand),
+    /// Create or update the docker context swarmlab-NAME for a cluster
+    Context(cluster_cmds::ContextArgs),
+    /// Cluster files: write an example with every key
+    #[command(subcommand)]
+    Config(meta_cmds::ConfigCommand),
+    /// Print shell completions
+    Completions(meta_cmds::CompletionsArgs),
+    /// Print the man page (roff)
+    Man,
 }
 
 /// `--name`, shared by every command that works on one cluster.
@@ -104,12 +114,14 @@ impl ClusterArg {
     }
 
     pub fn cluster(&self) -> Result<ClusterName> {
-        let name = self
-            .name
+        ClusterName::new(&self.explicit().unwrap_or_else(|| DEFAULT_CLUSTER.to_string()))
+    }
+
+    /// The name given by --name or SWARMLAB_CLUSTER, if any.
+    pub fn explicit(&self) -> Option<String> {
+        self.name
             .clone()
             .or_else(|| std::env::var("SWARMLAB_CLUSTER").ok().filter(|s| !s.is_empty()))
-            .unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
-        ClusterName::new(&name)
     }
 }
 
@@ -142,6 +154,10 @@ pub fn run() -> Result<()> {
             Command::Ports(args) => ports_cmd::run(args).await,
             Command::Image(command) => image_cmd::run(command).await,
             Command::NodeImage(command) => node_image_cmd::run(command).await,
+            Command::Context(args) => cluster_cmds::context(args).await,
+            Command::Config(command) => meta_cmds::config(command),
+            Command::Completions(args) => meta_cmds::completions(args),
+            Command::Man => meta_cmds::man(),
         }
     })
 }

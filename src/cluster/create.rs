@@ -15,8 +15,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::addressing::{self, Ipv4Net};
+use crate::config::{Forward, Settings};
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message};
+use crate::images;
 use crate::labels;
 use crate::naming::{self, ClusterName, NodeName, Role};
 use crate::node_container::NodePlan;
@@ -44,6 +46,14 @@ pub struct CreateOptions {
     pub retain: bool,
     /// A fixed host port for the first manager's engine API.
     pub api_port: Option<u16>,
+    /// Per-role and per-node settings from a cluster file.
+    pub settings: Settings,
+    /// Images on the host engine to load into every node.
+    pub images: Vec<String>,
+    /// Host ports forwarded to ports of nodes.
+    pub forwards: Vec<Forward>,
+    /// Node engine APIs without TLS: anyone on this machine can use them.
+    pub insecure: bool,
 }
 
 impl CreateOptions {
@@ -57,6 +67,10 @@ impl CreateOptions {
             wait: Duration::from_secs(120),
             retain: false,
             api_port: None,
+            settings: Settings::default(),
+            images: Vec::new(),
+            forwards: Vec::new(),
+            insecure: false,
         }
     }
 }
@@ -125,7 +139,7 @@ async fn bring_up(
     // creation was abandoned mid-request could outlive the rollback.
     let (image, subnet, tls) = tokio::join!(
         node_image::resolve(engine, options.image.as_deref(), progress),
-        create_network(engine, name),
+        create_network(engine, name, network_labels(options)),
         async { ClusterTls::create(name) },
     );
     let (image, subnet, tls) = (image?, subnet?, tls?);
@@ -149,6 +163,8 @@ async fn bring_up(
             network: name.network(),
             address: addressing::node_address(&subnet, node),
             api_port: options.api_port.filter(|_| node == first_manager),
+            settings: options.settings.for_node(node),
+            insecure: options.insecure,
         };
         let (launcher, tokens_tx, mut tokens_rx, manager_joins) =
             (&launcher, &tokens_tx, tokens_rx.clone(), &manager_joins);
@@ -216,8 +232,27 @@ async fn bring_up(
     launcher
         .unless_cancelled(swarm::wait_ready(leader, &hostnames, launcher.deadline, options.wait))
         .await?;
+    for node in &nodes {
+        let labels = options.settings.for_node(*node).labels;
+        if !labels.is_empty() {
+            launcher.check()?;
+            swarm::label_node(leader, &node.hostname(), &labels).await?;
+        }
+    }
     for host in &hostnames {
         progress.done(host, "ready");
+    }
+    if !options.images.is_empty() {
+        launcher.check()?;
+        progress.note(&format!("loading {} into every node", options.images.join(", ")));
+        let cluster = super::Cluster::open(engine, name).await?;
+        let loads = images::load(&cluster, &options.images, None, progress).await?;
+        if let Some(failed) = loads.iter().find(|l| l.outcome == "failed") {
+            return Err(Error::NodeFailed {
+                node: failed.node.clone(),
+                reason: format!("loading images failed: {}", failed.detail),
+            });
+        }
     }
     Ok(Created {
         name: name.clone(),
@@ -236,8 +271,35 @@ fn node_failed(plan: &NodePlan, error: Error) -> Error {
     }
 }
 
+/// The network's labels: the cluster's, and what nodes added later and the
+/// forwarder need to know (role settings, forwarded ports).
+fn network_labels(options: &CreateOptions) -> HashMap<String, String> {
+    let mut network = labels::cluster(&options.name);
+    for (key, role) in [
+        (labels::MANAGER_SETTINGS, Role::Manager),
+        (labels::WORKER_SETTINGS, Role::Worker),
+    ] {
+        let settings = options.settings.for_role(role);
+        if !settings.is_empty() {
+            network.insert(
+                key.into(),
+                serde_json::to_string(&settings).expect("settings serialize"),
+            );
+        }
+    }
+    if !options.forwards.is_empty() {
+        let forwards: Vec<String> = options.forwards.iter().map(Forward::to_arg).collect();
+        network.insert(labels::FORWARDS.into(), forwards.join(","));
+    }
+    network
+}
+
 /// Creates the cluster's bridge network on the first free subnet of the pool.
-async fn create_network(engine: &HostEngine, cluster: &ClusterName) -> Result<Ipv4Net> {
+async fn create_network(
+    engine: &HostEngine,
+    cluster: &ClusterName,
+    network_labels: HashMap<String, String>,
+) -> Result<Ipv4Net> {
     let pool = addressing::subnet_pool()?;
     let networks = engine
         .docker
@@ -262,7 +324,7 @@ async fn create_network(engine: &HostEngine, cluster: &ClusterName) -> Result<Ip
                 }]),
                 ..Default::default()
             }),
-            labels: Some(labels::cluster(cluster)),
+            labels: Some(network_labels.clone()),
             options: Some(HashMap::new()),
             ..Default::default()
         };

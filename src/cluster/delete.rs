@@ -94,6 +94,7 @@ pub(crate) async fn remove_everything(engine: &HostEngine, name: &ClusterName) -
     }
 
     ClusterTls::remove(name)?;
+    crate::context::remove(name);
     Ok(Deleted {
         containers: containers.len(),
         volumes: volumes.len(),

@@ -77,7 +77,7 @@ impl<'a> Launcher<'a> {
                 }
             }
         };
-        let client = engine::node_client(port, self.tls.client_dir())?;
+        let client = engine::node_client(port, (!plan.insecure).then(|| self.tls.client_dir()))?;
         let alive = || node_container::ensure_running(self.engine, &container, &host);
         self.unless_cancelled(engine::wait_ping(client, self.deadline, alive))
             .await

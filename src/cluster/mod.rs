@@ -40,6 +40,10 @@ pub struct NodeContainer {
     pub image: String,
     pub address: Option<Ipv4Addr>,
     pub api_port: Option<u16>,
+    /// Its settings from a cluster file (JSON), if any.
+    pub settings: Option<String>,
+    /// Its engine API answers plain HTTP (--insecure).
+    pub insecure: bool,
 }
 
 impl NodeContainer {
@@ -72,6 +76,8 @@ impl NodeContainer {
             image: summary.image.clone().unwrap_or_default(),
             address,
             api_port,
+            settings: labels.get(labels::SETTINGS).cloned(),
+            insecure: labels.get(labels::API).is_some_and(|api| api == "plain"),
         })
     }
 }
@@ -180,7 +186,7 @@ impl Cluster {
                 node: node.node.hostname(),
                 reason: format!("its container is {}", node.state),
             })?;
-        engine::node_client(port, self.tls.client_dir())
+        engine::node_client(port, (!node.insecure).then(|| self.tls.client_dir()))
     }
 
     /// The first manager whose engine answers, and a client for it.
@@ -237,6 +243,8 @@ impl Cluster {
 pub struct DockerEnv {
     pub docker_host: String,
     pub cert_path: std::path::PathBuf,
+    /// The API answers without TLS (the cluster was made with --insecure).
+    pub insecure: bool,
     /// The host engine swarmlab used, so that it keeps using it afterwards.
     pub swarmlab_docker_host: String,
 }
@@ -264,27 +272,33 @@ impl Cluster {
         Ok(DockerEnv {
             docker_host: format!("tcp://127.0.0.1:{port}"),
             cert_path: self.tls.client_dir().to_path_buf(),
+            insecure: leader.insecure,
             swarmlab_docker_host: self.engine.address.clone(),
         })
     }
 }
 
 impl Cluster {
-    /// The cluster network's subnet.
-    pub async fn subnet(&self) -> Result<crate::addressing::Ipv4Net> {
-        let network = self
-            .engine
+    async fn network(&self) -> Result<bollard::models::NetworkInspect> {
+        self.engine
             .docker
             .inspect_network(&self.name.network(), None)
             .await
-            .with_context(|| format!("cannot inspect network {}", self.name.network()))?;
-        network
-            .ipam
-            .and_then(|ipam| ipam.config)
-            .into_iter()
-            .flatten()
-            .find_map(|config| config.subnet?.parse().ok())
-            .ok_or_else(|| Error::Other(format!("network {} has no IPv4 subnet", self.name.network())))
+            .with_context(|| format!("cannot inspect network {}", self.name.network()))
+    }
+
+    /// Host ports forwarded to nodes, from the cluster file it was made with.
+    pub async fn forwards(&self) -> Result<Vec<crate::config::Forward>> {
+        let network = self.network().await?;
+        let text = network
+            .labels
+            .unwrap_or_default()
+            .remove(labels::FORWARDS)
+            .unwrap_or_default();
+        text.split(',')
+            .filter(|f| !f.is_empty())
+            .map(crate::config::Forward::from_arg)
+            .collect()
     }
 
     /// The image the cluster's nodes run (the first manager's).
@@ -296,16 +310,36 @@ impl Cluster {
             .ok_or_else(|| Error::Other(format!("cluster {} has no node to take the image from", self.name)))
     }
 
-    /// How the container of `node` is (or would be) made.
+    /// How the container of `node` is (or would be) made: with the settings
+    /// its container had, else those of its role when the cluster was made.
     pub async fn plan(&self, node: NodeName) -> Result<crate::node_container::NodePlan> {
-        let subnet = self.subnet().await?;
+        let network = self.network().await?;
+        let subnet: crate::addressing::Ipv4Net = network
+            .ipam
+            .and_then(|ipam| ipam.config)
+            .into_iter()
+            .flatten()
+            .find_map(|config| config.subnet?.parse().ok())
+            .ok_or_else(|| Error::Other(format!("network {} has no IPv4 subnet", self.name.network())))?;
+        let role_key = match node.role {
+            Role::Manager => labels::MANAGER_SETTINGS,
+            Role::Worker => labels::WORKER_SETTINGS,
+        };
+        let settings = self
+            .container_of(&node.hostname())
+            .and_then(|c| c.settings.clone())
+            .or_else(|| network.labels.as_ref()?.get(role_key).cloned())
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
         Ok(crate::node_container::NodePlan {
+            settings,
             cluster: self.name.clone(),
             node,
             image: self.node_image()?,
             network: self.name.network(),
             address: crate::addressing::node_address(&subnet, node),
             api_port: None,
+            insecure: self.nodes.iter().any(|n| n.insecure),
         })
     }
 

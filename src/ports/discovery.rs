@@ -173,6 +173,32 @@ impl Discovery {
                 });
             }
         }
+        // Host ports a cluster file forwards to a port of a node.
+        for forward in cluster.forwards().await? {
+            let target = cluster
+                .container_of(&forward.node)
+                .filter(|n| n.running)
+                .and_then(|n| n.address)
+                .map(|ip| SocketAddr::new(IpAddr::V4(ip), forward.port));
+            routes.push(Route {
+                service: format!("{}:{}", forward.node, forward.port),
+                published: forward.host,
+                target_port: forward.port,
+                publish_mode: "forward".into(),
+                path: "node-port",
+                backends: target
+                    .map(|address| Backend {
+                        status: BackendStatus {
+                            task: "-".into(),
+                            node: forward.node.clone(),
+                            address: address.to_string(),
+                        },
+                        target: Target::Direct(address),
+                    })
+                    .into_iter()
+                    .collect(),
+            });
+        }
         routes.sort_by_key(|r| r.published);
         Ok((ipvs, routes))
     }

@@ -1,0 +1,396 @@
+//! Cluster files: a cluster described in TOML, checked completely before
+//! anything is created.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::naming::{self, ClusterName, NodeName, Role};
+
+/// What a cluster file says. Every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    pub name: Option<String>,
+    pub managers: Option<u32>,
+    pub workers: Option<u32>,
+    pub image: Option<String>,
+    #[serde(default, with = "duration_text")]
+    pub heartbeat: Option<Duration>,
+    #[serde(default, with = "duration_text")]
+    pub wait: Option<Duration>,
+    /// Images on the host engine to load into every node.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Settings of every node.
+    #[serde(default)]
+    pub defaults: NodeSettings,
+    /// Settings of each role, over the defaults: [role.manager], [role.worker].
+    #[serde(default)]
+    pub role: RoleSettings,
+    /// Settings of single nodes (by hostname), over their role's.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeSettings>,
+    /// Host ports forwarded to a port of a node.
+    #[serde(default)]
+    pub ports: Vec<Forward>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSettings {
+    #[serde(default)]
+    pub manager: NodeSettings,
+    #[serde(default)]
+    pub worker: NodeSettings,
+}
+
+/// How a node container is made and what the swarm knows of the node.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// Memory limit of the node container, e.g. "512MiB" or "1g".
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "byte_size")]
+    pub memory: Option<u64>,
+    /// CPUs the node container may use, e.g. 1.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Extra arguments for the node's dockerd.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dockerd_args: Vec<String>,
+    /// Swarm node labels, for placement constraints (node.labels.KEY == VALUE).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl NodeSettings {
+    /// `self` with `over` on top: limits replaced, arguments appended,
+    /// labels merged.
+    pub fn merged(&self, over: &NodeSettings) -> NodeSettings {
+        let mut labels = self.labels.clone();
+        labels.extend(over.labels.clone());
+        NodeSettings {
+            memory: over.memory.or(self.memory),
+            cpus: over.cpus.or(self.cpus),
+            dockerd_args: self.dockerd_args.iter().chain(&over.dockerd_args).cloned().collect(),
+            labels,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == NodeSettings::default()
+    }
+}
+
+/// A host port on 127.0.0.1 forwarded to `port` of `node`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    pub host: u16,
+    pub node: String,
+    pub port: u16,
+}
+
+impl Forward {
+    /// The form the forwarder takes on its command line: HOST:NODE:PORT.
+    pub fn to_arg(&self) -> String {
+        format!("{}:{}:{}", self.host, self.node, self.port)
+    }
+
+    pub fn from_arg(text: &str) -> Result<Self> {
+        let invalid = || Error::invalid(format!("invalid forward {text:?}: write HOST_PORT:NODE:PORT"));
+        let mut parts = text.split(':');
+        let (Some(host), Some(node), Some(port), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        Ok(Forward {
+            host: host.parse().map_err(|_| invalid())?,
+            node: node.to_string(),
+            port: port.parse().map_err(|_| invalid())?,
+        })
+    }
+}
+
+/// Per-node settings of a cluster, resolved from a file.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub defaults: NodeSettings,
+    pub managers: NodeSettings,
+    pub workers: NodeSettings,
+    pub nodes: BTreeMap<String, NodeSettings>,
+}
+
+impl Settings {
+    /// The settings of a role (defaults, then the role's).
+    pub fn for_role(&self, role: Role) -> NodeSettings {
+        match role {
+            Role::Manager => self.defaults.merged(&self.managers),
+            Role::Worker => self.defaults.merged(&self.workers),
+        }
+    }
+
+    /// The settings of a node (its role's, then its own).
+    pub fn for_node(&self, node: NodeName) -> NodeSettings {
+        let role = self.for_role(node.role);
+        match self.nodes.get(&node.hostname()) {
+            Some(own) => role.merged(own),
+            None => role,
+        }
+    }
+}
+
+impl ClusterFile {
+    /// Reads and checks a cluster file; errors name the line and column.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid(format!("cannot read cluster file {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|message| Error::invalid(format!("{}:{message}", path.display())))
+    }
+
+    /// Parses and checks; the error is "LINE:COLUMN: what was expected".
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let file: ClusterFile = toml::from_str(text).map_err(|error| {
+            let (line, column) = error.span().map(|s| position(text, s.start)).unwrap_or((1, 1));
+            format!("{line}:{column}: {}", crate::error::one_line(error.message()))
+        })?;
+        file.check().map_err(|(key, message)| {
+            let (line, column) = key_position(text, &key);
+            format!("{line}:{column}: {message}")
+        })?;
+        Ok(file)
+    }
+
+    /// Checks what the syntax cannot: counts, names, limits, ports. The
+    /// error names the key it is about.
+    fn check(&self) -> std::result::Result<(), (String, String)> {
+        if let Some(name) = &self.name {
+            ClusterName::new(name).map_err(|e| ("name".into(), e.to_string()))?;
+        }
+        let managers = self.managers.unwrap_or(1);
+        let workers = self.workers.unwrap_or(3);
+        naming::check_counts(managers, workers).map_err(|e| {
+            let key = if managers == 0 || managers > naming::MAX_MANAGERS {
+                "managers"
+            } else {
+                "workers"
+            };
+            (key.to_string(), e.to_string())
+        })?;
+        let sections = [
+            ("defaults".to_string(), &self.defaults),
+            ("role.manager".to_string(), &self.role.manager),
+            ("role.worker".to_string(), &self.role.worker),
+        ];
+        let nodes = self.nodes.iter().map(|(host, s)| (host.clone(), s));
+        for (key, settings) in sections.into_iter().chain(nodes) {
+            if let Some(memory) = settings.memory
+                && memory < 64 << 20
+            {
+                return Err((key, "memory must be at least 64MiB: a node runs a Docker engine".into()));
+            }
+            if let Some(cpus) = settings.cpus
+                && !(cpus > 0.0 && cpus <= 1024.0)
+            {
+                return Err((key, format!("cpus must be a positive number of CPUs, not {cpus}")));
+            }
+        }
+        for host in self.nodes.keys() {
+            self.check_node(host, managers, workers)
+                .map_err(|m| (format!("nodes.{host}"), m))?;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for forward in &self.ports {
+            self.check_node(&forward.node, managers, workers)
+                .map_err(|m| ("ports".to_string(), m))?;
+            if !seen.insert(forward.host) {
+                return Err(("ports".into(), format!("host port {} is forwarded twice", forward.host)));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_node(&self, host: &str, managers: u32, workers: u32) -> std::result::Result<(), String> {
+        let node: NodeName = host.parse().map_err(|e: Error| e.to_string())?;
+        let count = if node.role == Role::Manager { managers } else { workers };
+        if node.index > count {
+            return Err(format!(
+                "there is no node {host}: the cluster has {count} {}s",
+                node.role
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            defaults: self.defaults.clone(),
+            managers: self.role.manager.clone(),
+            workers: self.role.worker.clone(),
+            nodes: self.nodes.clone(),
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}
+
+/// Where a key (or a table like `nodes.worker-1`) is written, for errors
+/// found after parsing; the start of the file when it cannot be found.
+fn key_position(text: &str, key: &str) -> (usize, usize) {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let is_table = trimmed.starts_with('[') && trimmed.contains(last);
+        let is_key = trimmed.starts_with(last) && trimmed[last.len()..].trim_start().starts_with('=');
+        if is_table || is_key {
+            return (index + 1, line.len() - trimmed.len() + 1);
+        }
+    }
+    (1, 1)
+}
+
+/// Durations written as text: "1s", "500ms", "2m".
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("expected a duration such as \"1s\" or \"2m\", got {text:?}"))
+        })
+    }
+}
+
+/// Sizes written as text ("512MiB", "1g", "1.5GB") or as a number of bytes.
+mod byte_size {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Bytes(u64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+        match Written::deserialize(deserializer)? {
+            Written::Bytes(bytes) => Ok(Some(bytes)),
+            Written::Text(text) => super::parse_size(&text).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(value: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(bytes) => serializer.serialize_u64(*bytes),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+/// Parses "512MiB", "512m", "1.5GB", "1g", "1048576".
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a size such as \"512MiB\" or \"1g\", got {text:?}"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}: use B, KiB, MiB, GiB (or k, m, g)"
+            ));
+        }
+    };
+    Ok((number * factor) as u64)
+}
+
+/// A commented cluster file with every key.
+pub const EXAMPLE: &str = include_str!("../assets/cluster.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_valid_and_complete() {
+        let file = ClusterFile::parse(EXAMPLE).expect("the example parses");
+        assert_eq!(file.managers, Some(3));
+        assert!(!file.nodes.is_empty() && !file.ports.is_empty() && !file.images.is_empty());
+        let settings = file.settings();
+        let worker1 = settings.for_node("worker-1".parse().unwrap());
+        assert_eq!(worker1.labels.get("disk").map(String::as_str), Some("ssd"));
+        assert_eq!(
+            worker1.labels.get("zone").map(String::as_str),
+            Some("lab"),
+            "defaults flow down"
+        );
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let unknown = ClusterFile::parse("managers = 1\nflavour = \"x\"\n").unwrap_err();
+        assert!(unknown.starts_with("2:1: "), "{unknown}");
+        assert!(unknown.contains("flavour"), "{unknown}");
+        let wrong_type = ClusterFile::parse("workers = \"three\"\n").unwrap_err();
+        assert!(wrong_type.starts_with("1:11: "), "{wrong_type}");
+        let impossible = ClusterFile::parse("workers = 2\n\n[nodes.worker-5]\ncpus = 1\n").unwrap_err();
+        assert!(impossible.starts_with("3:1: there is no node worker-5"), "{impossible}");
+        let small = ClusterFile::parse("[defaults]\nmemory = \"1MiB\"\n").unwrap_err();
+        assert!(small.contains("at least 64MiB"), "{small}");
+        let zero = ClusterFile::parse("managers = 0\n").unwrap_err();
+        assert!(zero.starts_with("1:1: a cluster needs at least one manager"), "{zero}");
+    }
+
+    #[test]
+    fn sizes_and_merging() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1g"), Ok(1_000_000_000));
+        assert_eq!(parse_size("2048"), Ok(2048));
+        assert!(parse_size("lots").is_err());
+        let base = NodeSettings {
+            memory: Some(1),
+            dockerd_args: vec!["--a".into()],
+            labels: BTreeMap::from([("x".into(), "1".into())]),
+            ..Default::default()
+        };
+        let over = NodeSettings {
+            cpus: Some(2.0),
+            dockerd_args: vec!["--b".into()],
+            labels: BTreeMap::from([("x".into(), "2".into())]),
+            ..Default::default()
+        };
+        let merged = base.merged(&over);
+        assert_eq!(merged.memory, Some(1));
+        assert_eq!(merged.cpus, Some(2.0));
+        assert_eq!(merged.dockerd_args, ["--a", "--b"]);
+        assert_eq!(merged.labels["x"], "2");
+    }
+
+    #[test]
+    fn forwards_round_trip() {
+        let forward = Forward::from_arg("9000:worker-1:80").unwrap();
+        assert_eq!(forward.to_arg(), "9000:worker-1:80");
+        assert!(Forward::from_arg("9000:worker-1").is_err());
+    }
+}
