@@ -335,6 +335,30 @@ pub async fn ensure_running(engine: &HostEngine, name: &str, node: &str) -> Resu
     })
 }
 
+/// Waits, by following the container's log, until its dockerd says it
+/// listens on the TCP API port: no polling, no TLS handshakes against an
+/// engine that is still starting. Fails when the log ends first (the
+/// container stopped).
+pub async fn wait_api_listening(engine: &HostEngine, name: &str, node: &str) -> Result<()> {
+    let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).build();
+    let mut log = engine.docker.logs(name, Some(options));
+    let mut pending = String::new();
+    while let Some(Ok(chunk)) = log.next().await {
+        pending.push_str(&chunk.to_string());
+        while let Some(end) = pending.find('\n') {
+            let line: String = pending.drain(..=end).collect();
+            if line.contains("API listen on") && line.contains(&format!(":{API_PORT_NUMBER}")) {
+                return Ok(());
+            }
+        }
+    }
+    ensure_running(engine, name, node).await?;
+    Err(Error::NodeFailed {
+        node: node.to_string(),
+        reason: "its log ended before its engine listened".into(),
+    })
+}
+
 /// The last lines a container printed, joined on one line.
 pub async fn log_tail(engine: &HostEngine, name: &str, lines: usize) -> String {
     let options = LogsOptionsBuilder::new()

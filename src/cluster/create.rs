@@ -152,7 +152,8 @@ async fn bring_up(
     let first_manager = NodeName::new(Role::Manager, 1);
     let leader_address = addressing::node_address(&subnet, first_manager);
     let (tokens_tx, tokens_rx) = watch::channel::<Option<JoinTokens>>(None);
-    let (launched_tx, launched_rx) = watch::channel(false);
+    // How many node containers have been started.
+    let (launched_tx, launched_rx) = watch::channel(0usize);
     let manager_joins = Mutex::new(());
 
     let bring_up_node = |node: NodeName| {
@@ -168,20 +169,11 @@ async fn bring_up(
         };
         let (launcher, tokens_tx, mut tokens_rx, manager_joins) =
             (&launcher, &tokens_tx, tokens_rx.clone(), &manager_joins);
-        let (launched_tx, mut launched_rx) = (&launched_tx, launched_rx.clone());
+        let launched_tx = &launched_tx;
         async move {
             let host = plan.node.hostname();
-            if plan.node != first_manager {
-                // The first manager is on the critical path (everyone waits
-                // for its swarm init): let the engine start it first.
-                launcher
-                    .unless_cancelled(async { Ok(launched_rx.wait_for(|launched| *launched).await.is_ok()) })
-                    .await?;
-            }
             launcher.launch(&plan).await?;
-            if plan.node == first_manager {
-                launched_tx.send_replace(true);
-            }
+            launched_tx.send_modify(|launched| *launched += 1);
             let docker = launcher.wait_engine(&plan).await?;
             if plan.node == first_manager {
                 launcher.progress.step(&host, "initializing the swarm");
@@ -217,9 +209,14 @@ async fn bring_up(
             Ok::<_, Error>(docker)
         }
     };
-    // The port forwarder starts alongside the nodes; it waits for the swarm by itself.
+    // The port forwarder starts once the host engine has started every node
+    // (so as not to hold them up there), while their engines boot; it
+    // waits for the swarm by itself.
+    let mut all_launched = launched_rx.clone();
     let forwarder = async {
-        launcher.check()?;
+        launcher
+            .unless_cancelled(async { Ok(all_launched.wait_for(|launched| *launched == nodes.len()).await.is_ok()) })
+            .await?;
         ports::container::ensure(engine, name, &tls).await
     };
     let (engines, forwarder) = tokio::join!(launcher.all(nodes.iter().map(|&node| bring_up_node(node))), forwarder);

@@ -78,6 +78,22 @@ impl<'a> Launcher<'a> {
             }
         };
         let client = engine::node_client(port, (!plan.insecure).then(|| self.tls.client_dir()))?;
+        let listening = tokio::time::timeout_at(
+            self.deadline,
+            node_container::wait_api_listening(self.engine, &container, &host),
+        );
+        match self.unless_cancelled(async { Ok(listening.await) }).await? {
+            Ok(Ok(())) => {}
+            Ok(Err(failed)) => return Err(failed),
+            Err(_) => {
+                return Err(Error::NodeFailed {
+                    node: host,
+                    reason: "its engine never said it listens".into(),
+                });
+            }
+        }
+        // It listens: agreeing on a version is the first request, and the
+        // polling below a fallback for engines that log differently.
         let alive = || node_container::ensure_running(self.engine, &container, &host);
         self.unless_cancelled(engine::wait_ping(client, self.deadline, alive))
             .await
