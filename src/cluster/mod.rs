@@ -3,7 +3,9 @@
 
 mod create;
 mod delete;
+mod env;
 mod launcher;
+mod manager_link;
 mod power;
 
 pub(crate) use launcher::Launcher;
@@ -19,6 +21,8 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOption
 
 pub use create::{CreateOptions, Created, create};
 pub use delete::{Deleted, delete, delete_all};
+pub use env::DockerEnv;
+pub use manager_link::ManagerLink;
 pub use power::{start, stop};
 pub use status::{ClusterStatus, ClusterSummary, NodeRow, inspect, list};
 
@@ -238,46 +242,6 @@ impl Cluster {
     }
 }
 
-/// What the docker CLI needs to talk to a cluster's leader.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DockerEnv {
-    pub docker_host: String,
-    pub cert_path: std::path::PathBuf,
-    /// The API answers without TLS (the cluster was made with --insecure).
-    pub insecure: bool,
-    /// The host engine swarmlab used, so that it keeps using it afterwards.
-    pub swarmlab_docker_host: String,
-}
-
-impl Cluster {
-    /// The container of the swarm's current leader.
-    pub async fn leader(&self) -> Result<&NodeContainer> {
-        let (asked, manager) = self.any_manager().await?;
-        let listed = manager
-            .list_nodes(None)
-            .await
-            .context("cannot list the swarm's nodes")?;
-        let leader = listed
-            .iter()
-            .find(|n| n.manager_status.as_ref().and_then(|m| m.leader) == Some(true))
-            .and_then(crate::swarm::hostname)
-            .and_then(|host| self.container_of(host))
-            .filter(|c| c.running && c.api_port.is_some());
-        Ok(leader.unwrap_or(asked))
-    }
-
-    pub async fn docker_env(&self) -> Result<DockerEnv> {
-        let leader = self.leader().await?;
-        let port = leader.api_port.expect("leader() returns nodes with a published port");
-        Ok(DockerEnv {
-            docker_host: format!("tcp://127.0.0.1:{port}"),
-            cert_path: self.tls.client_dir().to_path_buf(),
-            insecure: leader.insecure,
-            swarmlab_docker_host: self.engine.address.clone(),
-        })
-    }
-}
-
 impl Cluster {
     async fn network(&self) -> Result<bollard::models::NetworkInspect> {
         self.engine
@@ -364,40 +328,4 @@ pub(crate) fn launcher_for<'a>(
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<Launcher<'a>> {
     Launcher::new(&cluster.engine, &cluster.tls, progress, deadline, cancel)
-}
-
-/// A manager client kept between looks at a cluster, and picked again when
-/// it stops answering (the manager may be the node that went away).
-pub struct ManagerLink {
-    engine: HostEngine,
-    name: ClusterName,
-    client: Option<Docker>,
-}
-
-impl ManagerLink {
-    pub fn new(engine: &HostEngine, name: &ClusterName) -> Self {
-        ManagerLink {
-            engine: engine.clone(),
-            name: name.clone(),
-            client: None,
-        }
-    }
-
-    /// Reads the swarm (see [`crate::swarm::SwarmView::read`]).
-    pub async fn read(&mut self, all_tasks: bool) -> Result<crate::swarm::SwarmView> {
-        let manager = match &self.client {
-            Some(client) => client.clone(),
-            None => {
-                let cluster = Cluster::open(&self.engine, &self.name).await?;
-                let (_, manager) = cluster.any_manager().await?;
-                self.client = Some(manager.clone());
-                manager
-            }
-        };
-        let view = crate::swarm::SwarmView::read(&manager, all_tasks).await;
-        if view.is_err() {
-            self.client = None;
-        }
-        view
-    }
 }

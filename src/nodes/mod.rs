@@ -1,5 +1,10 @@
 //! Node-level operations on a running cluster: add, remove, drain,
-//! activate, promote, demote, crash, start, and recreate (restart).
+//! activate, promote, demote; and in `failures`, crash, start and
+//! recreate (restart).
+
+mod failures;
+
+pub use failures::{crash, restart, start};
 
 use std::time::Duration;
 
@@ -304,145 +309,4 @@ async fn remove_volume(cluster: &Cluster, node: NodeName) -> Result<()> {
         Err(e) if !is_not_found(&e) => Err(e).with_context(|| format!("cannot remove volume {volume}")),
         _ => Ok(()),
     }
-}
-
-/// Pulls the plug on a node: its container is killed at once and kept.
-/// Returns the time until the swarm marked it down and until every service
-/// ran its replicas elsewhere again.
-pub async fn crash(cluster: &Cluster, hostname: &str, timeout: Duration, progress: &dyn Progress) -> Result<Timings> {
-    let container = cluster.node(hostname)?;
-    if !container.running {
-        return Err(Error::invalid(format!(
-            "{hostname} is not running ({}): nothing to crash",
-            container.state
-        )));
-    }
-    let mut observer = Observer::new(&cluster.engine, &cluster.name);
-    observer.look().await?;
-    let started = Instant::now();
-    cluster
-        .engine
-        .docker
-        .kill_container(&container.name, None::<bollard::query_parameters::KillContainerOptions>)
-        .await
-        .with_context(|| format!("cannot kill {}", container.name))?;
-    let mut timings = Timings::default();
-    timings.mark("killed", started);
-    progress.step(hostname, "killed; waiting for the swarm to notice");
-    observer
-        .until(timeout, &format!("the swarm to mark {hostname} down"), |state| {
-            state.down.contains(hostname)
-        })
-        .await?;
-    timings.mark("marked down", started);
-    progress.step(hostname, "down; waiting for its tasks to run elsewhere");
-    observer.converged(timeout).await?;
-    timings.mark("everything running again", started);
-    progress.done(hostname, "crashed; the swarm recovered");
-    Ok(timings)
-}
-
-/// Powers a crashed or stopped node on again; it rejoins as the same node.
-pub async fn start(cluster: &Cluster, hostname: &str, timeout: Duration, progress: &dyn Progress) -> Result<Timings> {
-    let container = cluster.node(hostname)?;
-    let (_, manager) = cluster.any_manager().await?;
-    let identity = swarm_entries(&manager, hostname)
-        .await?
-        .first()
-        .and_then(|n| n.id.clone());
-    let started = Instant::now();
-    let mut timings = Timings::default();
-    progress.step(hostname, "starting its container");
-    cluster
-        .engine
-        .docker
-        .start_container(&container.name, None)
-        .await
-        .with_context(|| format!("cannot start {}", container.name))?;
-    let mut observer = Observer::new(&cluster.engine, &cluster.name);
-    progress.step(hostname, "waiting until it is Ready");
-    observer
-        .until(timeout, &format!("{hostname} to be Ready"), |state| {
-            state.ready.contains(hostname)
-        })
-        .await?;
-    timings.mark("Ready", started);
-    let now = swarm_entries(&manager, hostname)
-        .await?
-        .first()
-        .and_then(|n| n.id.clone());
-    if identity.is_some() && now != identity {
-        return Err(Error::NodeFailed {
-            node: hostname.to_string(),
-            reason: "it came back as a different swarm node".into(),
-        });
-    }
-    observer.converged(timeout).await?;
-    timings.mark("cluster converged", started);
-    progress.done(hostname, "back, as the same swarm node");
-    Ok(timings)
-}
-
-/// The blog's recovery of a node whose container is gone or broken: its
-/// stale entry leaves the swarm, a fresh container with the same name and
-/// address joins, and gets the cluster's images.
-pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progress: &dyn Progress) -> Result<Timings> {
-    let node: NodeName = hostname.parse()?;
-    let known = cluster.container_of(hostname);
-    let role_in_swarm = {
-        let (_, manager) = cluster.any_manager().await?;
-        swarm_entries(&manager, hostname).await?.first().map(|n| {
-            if n.manager_status.is_some() {
-                Role::Manager
-            } else {
-                Role::Worker
-            }
-        })
-    };
-    if known.is_none() && role_in_swarm.is_none() {
-        return Err(Error::invalid(format!(
-            "cluster {} has no node {hostname:?}, in containers or in the swarm",
-            cluster.name
-        )));
-    }
-    let role = role_in_swarm.unwrap_or(node.role);
-    let started = Instant::now();
-    let mut timings = Timings::default();
-    progress.step(hostname, "removing what is left of it");
-    node_container::remove(&cluster.engine, &node.container(&cluster.name)).await?;
-    remove_volume(cluster, node).await?;
-    let (manager_node, manager) = cluster.any_manager_but(hostname).await?;
-    for entry in swarm_entries(&manager, hostname).await? {
-        if entry.manager_status.is_some() {
-            update_spec(&manager, &entry, |spec| spec.role = Some(NodeSpecRoleEnum::WORKER)).await?;
-        }
-        delete_entry(&manager, &entry).await?;
-    }
-    timings.mark("stale entry removed", started);
-
-    let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new())?;
-    let plan = cluster.plan(node).await?;
-    launcher.launch(&plan).await?;
-    let docker = launcher.wait_engine(&plan).await?;
-    progress.step(hostname, "joining the swarm");
-    let tokens = swarm::join_tokens(&manager).await?;
-    let token = if role == Role::Manager {
-        &tokens.manager
-    } else {
-        &tokens.worker
-    };
-    let manager_address = manager_node
-        .address
-        .ok_or_else(|| Error::Other("the manager has no address".into()))?;
-    swarm::join(&docker, plan.address, manager_address, token).await?;
-    let hostnames = std::iter::once(hostname.to_string()).collect();
-    swarm::wait_ready(&manager, &hostnames, started + timeout, timeout).await?;
-    swarm::label_node(&manager, hostname, &plan.settings.labels).await?;
-    timings.mark("rejoined, Ready", started);
-    give_images(cluster, &[hostname.to_string()], progress).await?;
-    timings.mark("images copied", started);
-    Observer::new(&cluster.engine, &cluster.name).converged(timeout).await?;
-    timings.mark("cluster converged", started);
-    progress.done(hostname, "recreated and rejoined");
-    Ok(timings)
 }

@@ -1,0 +1,45 @@
+//! What the docker CLI needs to talk to a cluster.
+
+use crate::error::{Context, Result};
+
+use super::{Cluster, NodeContainer};
+
+/// What the docker CLI needs to talk to a cluster's leader.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DockerEnv {
+    pub docker_host: String,
+    pub cert_path: std::path::PathBuf,
+    /// The API answers without TLS (the cluster was made with --insecure).
+    pub insecure: bool,
+    /// The host engine swarmlab used, so that it keeps using it afterwards.
+    pub swarmlab_docker_host: String,
+}
+
+impl Cluster {
+    /// The container of the swarm's current leader.
+    pub async fn leader(&self) -> Result<&NodeContainer> {
+        let (asked, manager) = self.any_manager().await?;
+        let listed = manager
+            .list_nodes(None)
+            .await
+            .context("cannot list the swarm's nodes")?;
+        let leader = listed
+            .iter()
+            .find(|n| n.manager_status.as_ref().and_then(|m| m.leader) == Some(true))
+            .and_then(crate::swarm::hostname)
+            .and_then(|host| self.container_of(host))
+            .filter(|c| c.running && c.api_port.is_some());
+        Ok(leader.unwrap_or(asked))
+    }
+
+    pub async fn docker_env(&self) -> Result<DockerEnv> {
+        let leader = self.leader().await?;
+        let port = leader.api_port.expect("leader() returns nodes with a published port");
+        Ok(DockerEnv {
+            docker_host: format!("tcp://127.0.0.1:{port}"),
+            cert_path: self.tls.client_dir().to_path_buf(),
+            insecure: leader.insecure,
+            swarmlab_docker_host: self.engine.address.clone(),
+        })
+    }
+}
