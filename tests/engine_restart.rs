@@ -2,10 +2,10 @@
 //! It restarts the engine every other test uses, so scripts/test runs it
 //! alone, after the rest (`cargo test -- --ignored`).
 
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Test, TestCluster, deploy, free_port, http_get, node_ids, within};
+use crate::support::{Test, TestCluster, deploy, free_port, http_get, node_ids, swarmlab_command, within};
 
 fn engine_answers() -> bool {
     Command::new("docker")
@@ -16,45 +16,49 @@ fn engine_answers() -> bool {
         .unwrap_or(false)
 }
 
-/// Restarts the host engine the way it was started: by systemd when it
-/// manages it, else as scripts/setup starts it.
-fn restart_engine() {
-    let systemd = Command::new("systemctl")
-        .args(["is-active", "--quiet", "docker"])
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
         .status()
         .map(|s| s.success())
-        .unwrap_or(false);
-    if systemd {
-        assert!(
-            Command::new("systemctl")
-                .args(["restart", "docker"])
-                .status()
-                .unwrap()
-                .success()
-        );
+        .unwrap_or(false)
+}
+
+/// Restarts the host engine the way it was started: by systemd when it
+/// manages it, else as scripts/setup starts it. `while_down` runs while no
+/// engine answers.
+fn restart_engine(while_down: impl FnOnce()) {
+    if succeeds("systemctl", &["is-active", "--quiet", "docker"]) {
+        assert!(succeeds("systemctl", &["stop", "docker.socket", "docker"]));
+        while_down();
+        assert!(succeeds("systemctl", &["start", "docker.socket", "docker"]));
     } else {
         let pid = std::fs::read_to_string("/var/run/docker.pid").expect("dockerd's pid file");
+        assert!(succeeds("kill", &["-TERM", pid.trim()]));
+        let pid_file = std::path::Path::new("/var/run/docker.pid");
         assert!(
-            Command::new("kill")
-                .args(["-TERM", pid.trim()])
-                .status()
-                .unwrap()
-                .success()
+            within(Duration::from_secs(60), || !pid_file.exists()).is_some(),
+            "dockerd stopped"
         );
-        let gone = within(Duration::from_secs(60), || {
-            !std::path::Path::new("/var/run/docker.pid").exists()
-        });
-        assert!(gone.is_some(), "dockerd stopped");
-        let started = Command::new("sh")
-            .args(["-c", "setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &"])
-            .status()
-            .unwrap();
-        assert!(started.success());
+        while_down();
+        assert!(succeeds(
+            "sh",
+            &["-c", "setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &"]
+        ));
     }
     assert!(
         within(Duration::from_secs(60), engine_answers).is_some(),
         "dockerd answers again"
     );
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -68,7 +72,47 @@ fn the_cluster_comes_back_after_the_host_engine_restarts() {
     let swarm_id = cluster.docker(["info", "--format", "{{.Swarm.Cluster.ID}}"]);
     let nodes = node_ids(&cluster);
 
-    restart_engine();
+    // The visualizer says so while the engine is away, and recovers after.
+    let viz_port = free_port();
+    let viz = swarmlab_command()
+        .args([
+            "viz",
+            "--name",
+            &cluster.name,
+            "--addr",
+            &format!("127.0.0.1:{viz_port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _viz = KillOnDrop(viz);
+    let viz_status = || -> (String, String) {
+        http_get(viz_port, "/api/snapshot")
+            .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .map(|s| {
+                (
+                    s["status"].as_str().unwrap_or_default().to_string(),
+                    s["message"].to_string(),
+                )
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        within(Duration::from_secs(10), || viz_status().0 == "ok").is_some(),
+        "viz sees the cluster"
+    );
+
+    let mut said_while_down = (String::new(), String::new());
+    restart_engine(|| {
+        within(Duration::from_secs(10), || {
+            said_while_down = viz_status();
+            said_while_down.0 == "unreachable"
+        });
+    });
+    assert_eq!(said_while_down.0, "unreachable", "{said_while_down:?}");
+    assert!(said_while_down.1.contains("does not answer"), "{said_while_down:?}");
+
     let back = Instant::now();
     Test::new()
         .args(["wait", "--timeout", "30s", "--name", &cluster.name])
@@ -84,5 +128,9 @@ fn the_cluster_comes_back_after_the_host_engine_restarts() {
     assert!(
         within(Duration::from_secs(5), || http_get(port, "/api/quote").is_some()).is_some(),
         "its published port answers again"
+    );
+    assert!(
+        within(Duration::from_secs(10), || viz_status().0 == "ok").is_some(),
+        "viz recovers by itself"
     );
 }

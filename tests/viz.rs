@@ -156,5 +156,54 @@ async fn the_page_follows_the_cluster_live() {
         said.contains("does not exist"),
         "a deleted cluster is said so on the page: {said:?}"
     );
+
+    // Readable at the large end: 20 nodes, 100 tasks, on a 1400 px page.
+    let layout = client
+        .execute(LARGE_CLUSTER, vec![])
+        .await
+        .expect("the page draws a large snapshot");
+    assert_eq!(layout["columns"], 20, "{layout}");
+    assert_eq!(layout["boxes"], 100, "{layout}");
+    assert_eq!(
+        layout["overflowsPage"], false,
+        "columns wrap instead of overflowing: {layout}"
+    );
+    assert_eq!(layout["clippedBoxes"], 0, "no box clips its text: {layout}");
+    assert!(layout["minFontPx"].as_f64().unwrap() >= 11.0, "{layout}");
+    assert!(
+        layout["rows"].as_u64().unwrap() >= 3,
+        "20 columns wrap over several rows: {layout}"
+    );
     client.close().await.unwrap();
 }
+
+/// Stops the live feed, draws 20 nodes with 5 tasks each, and measures.
+const LARGE_CLUSTER: &str = r#"
+events.close();
+const nodes = [];
+for (let n = 0; n < 20; n++) {
+  const tasks = [];
+  for (let t = 0; t < 5; t++) {
+    tasks.push({ id: `t${n}-${t}`, service: ["quotes-service", "web", "cache"][t % 3],
+      slot: String(n * 5 + t + 1), image: "swarmlab/quotes:latest", state: "running",
+      lost: false, container: "" });
+  }
+  nodes.push({ hostname: n < 3 ? `manager-${n + 1}` : `worker-${n - 2}`, role: n < 3 ? "manager" : "worker",
+    manager_status: n === 0 ? "leader" : "", availability: "active", engine_version: "20.10.24+dfsg1",
+    state: "ready", container: "", container_state: "running",
+    usage: { cpu_percent: 1.5, memory_bytes: 40 << 20, memory_limit: 0, net_rx_bytes: 0, net_tx_bytes: 0 },
+    tasks });
+}
+render({ cluster: "large", status: "ok", message: "", nodes });
+const columns = [...document.querySelectorAll("[data-node]")];
+const boxes = [...document.querySelectorAll(".task")];
+const tops = new Set(columns.map(c => Math.round(c.getBoundingClientRect().top)));
+return {
+  columns: columns.length,
+  boxes: boxes.length,
+  rows: tops.size,
+  overflowsPage: document.documentElement.scrollWidth > window.innerWidth,
+  clippedBoxes: boxes.filter(b => b.scrollWidth > b.clientWidth + 1).length,
+  minFontPx: Math.min(...boxes.map(b => parseFloat(getComputedStyle(b).fontSize))),
+};
+"#;

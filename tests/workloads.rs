@@ -260,3 +260,48 @@ fn a_port_taken_on_the_host_is_reported_and_others_keep_working() {
         "the port answers once it is free"
     );
 }
+
+/// Host-mode ports answer on the nodes running a task; the forwarder
+/// connects to those nodes the way it uses the routing mesh where the
+/// kernel has one.
+#[test]
+fn ports_published_in_host_mode_reach_the_nodes_running_the_tasks() {
+    let cluster = TestCluster::create("hostmode", &["--workers", "1"]);
+    load_demo(&cluster);
+    let port = free_port();
+    cluster.docker([
+        "service",
+        "create",
+        "--name",
+        "edge",
+        "--detach=false",
+        "--replicas",
+        "2",
+        "--publish",
+        &format!("mode=host,published={port},target=8080"),
+        DEMO,
+    ]);
+    assert!(within(Duration::from_secs(3), || http_get(port, "/api/quote").is_some()).is_some());
+    let listed: serde_json::Value = serde_json::from_slice(
+        &Test::new()
+            .args(["ports", "--json", "--name", &cluster.name])
+            .run()
+            .stdout,
+    )
+    .unwrap();
+    let entry = &listed["ports"][0];
+    assert_eq!(entry["path"], "host-mode", "{listed}");
+    assert_eq!(entry["publish_mode"], "host");
+    let nodes: BTreeSet<&str> = entry["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes.len(), 2, "one task on each node: {listed}");
+    let replicas: BTreeSet<String> = (0..20)
+        .filter_map(|_| http_get(port, "/api/quote"))
+        .map(|body| serde_json::from_str::<serde_json::Value>(&body).unwrap()["ipAddress"].to_string())
+        .collect();
+    assert_eq!(replicas.len(), 2, "both tasks answer: {replicas:?}");
+}

@@ -122,11 +122,7 @@ impl Discovery {
                 };
                 let (published, target_port) = (published as u16, target_port as u16);
                 let host_mode = port.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST);
-                let path = match (host_mode, ipvs) {
-                    (true, _) => "host-mode",
-                    (false, true) => "routing-mesh",
-                    (false, false) => "task-direct",
-                };
+                let path = path_for(host_mode, ipvs);
                 let mut backends = Vec::new();
                 for task in &running_tasks {
                     let host = &task.hostname;
@@ -234,8 +230,40 @@ impl Discovery {
     }
 }
 
+/// How connections for a published port reach its tasks: ports published
+/// in host mode answer on the nodes running a task; ingress ports through
+/// the routing mesh where the kernel has IPVS, else only inside each node.
+fn path_for(host_mode: bool, ipvs: bool) -> &'static str {
+    match (host_mode, ipvs) {
+        (true, _) => "host-mode",
+        (false, true) => "routing-mesh",
+        (false, false) => "task-direct",
+    }
+}
+
 /// IPVS shows itself in /proc/net/ip_vs of every network namespace once
 /// the kernel has it; /proc/PID/net is the namespace of that process.
 fn has_ipvs(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}/net/ip_vs")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_follows_the_publish_mode_and_the_kernel() {
+        assert_eq!(path_for(true, false), "host-mode");
+        assert_eq!(path_for(true, true), "host-mode");
+        assert_eq!(path_for(false, true), "routing-mesh");
+        assert_eq!(path_for(false, false), "task-direct");
+    }
+
+    #[test]
+    fn ipvs_is_seen_in_proc() {
+        // This machine's kernel has no IPVS; a missing process has none either.
+        let own = std::process::id() as i32;
+        assert_eq!(has_ipvs(own), std::path::Path::new("/proc/net/ip_vs").exists());
+        assert!(!has_ipvs(i32::MAX));
+    }
 }
