@@ -73,12 +73,7 @@ fn target_nodes<'a>(cluster: &'a Cluster, only: Option<&[String]>) -> Result<Vec
     names
         .iter()
         .map(|name| {
-            let node = cluster.container_of(name).ok_or_else(|| {
-                Error::invalid(format!(
-                    "cluster {} has no node {name:?}: `swarmlab inspect --name {}` lists them",
-                    cluster.name, cluster.name
-                ))
-            })?;
+            let node = cluster.node(name)?;
             if !node.running {
                 return Err(Error::invalid(format!("node {name} is {}: start it first", node.state)));
             }

@@ -77,9 +77,9 @@ impl Security {
     /// How the last node was run, for messages.
     pub fn describe(&self) -> &'static str {
         if self.privileged() {
-            "privileged"
+            "run privileged"
         } else {
-            "explicit capabilities (the engine refuses --privileged)"
+            "run with explicit capabilities (the engine refuses --privileged)"
         }
     }
 }
