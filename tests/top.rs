@@ -92,13 +92,29 @@ fn top_runs_in_a_real_terminal_and_leaves_it_as_it_was() {
     tmux.keys(&["q"]);
     assert!(tmux.shows("top-exited-0"), "q quits cleanly:\n{}", tmux.screen());
     assert!(!tmux.screen().contains("NET RX / TX"), "the alternate screen is gone");
-    tmux.keys(&["stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon", "Enter"]);
+    assert_cooked(&tmux);
+
+    // A panic leaves the terminal as it was too, and says so on one line.
+    tmux.keys(&["clear", "Enter"]);
+    let faulty = format!("SWARMLAB_TOP_FAULT=panic {command}");
+    tmux.keys(&[&faulty, "Enter"]);
+    assert!(tmux.shows("top-exited-101"), "{}", tmux.screen());
+    let screen = tmux.screen();
+    assert!(screen.contains("swarmlab: internal error"), "{screen}");
     assert!(
-        within(Duration::from_secs(5), || tmux
-            .screen()
-            .lines()
-            .any(|l| l.trim() == "icanon"))
-        .is_some(),
+        !screen.contains("NET RX / TX"),
+        "the alternate screen is gone:\n{screen}"
+    );
+    assert_cooked(&tmux);
+}
+
+fn assert_cooked(tmux: &Tmux) {
+    tmux.keys(&["stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon", "Enter"]);
+    let cooked = within(Duration::from_secs(5), || {
+        tmux.screen().lines().any(|l| l.trim() == "icanon")
+    });
+    assert!(
+        cooked.is_some(),
         "the terminal is back in canonical (cooked) mode:\n{}",
         tmux.screen()
     );

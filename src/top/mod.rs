@@ -50,9 +50,14 @@ pub async fn run(cluster: &Cluster) -> Result<()> {
     let mut app = App::new(cluster.name.as_str());
     let mut tasks_feed: TasksFeed = None;
     let mut tick = tokio::time::interval(REFRESH);
+    // Fault injection for the test that the terminal survives a panic.
+    let panic_after_draw = std::env::var_os("SWARMLAB_TOP_FAULT").is_some_and(|f| f == "panic");
     let outcome = loop {
         if let Err(e) = terminal.draw(|frame| draw::draw(frame, &app)) {
             break Err(Error::Other(format!("cannot draw: {e}")));
+        }
+        if panic_after_draw {
+            panic!("fault injected by SWARMLAB_TOP_FAULT");
         }
         tokio::select! {
             Some(event) = keys.recv() => {
