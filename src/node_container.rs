@@ -218,6 +218,12 @@ fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Co
 /// Creates the node's volume and container, gives it its TLS identity and
 /// starts it, falling back from --privileged when the engine refuses it.
 pub async fn launch(engine: &HostEngine, plan: &NodePlan, security: &Security, tls_env: &[String]) -> Result<()> {
+    prepare(engine, plan, security, tls_env).await?;
+    start(engine, plan, security, tls_env).await
+}
+
+/// Creates the node's volume and container, without starting it.
+pub async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Security, tls_env: &[String]) -> Result<()> {
     let name = plan.container();
     let volume = VolumeCreateRequest {
         name: Some(plan.node.volume(&plan.cluster)),
@@ -229,19 +235,38 @@ pub async fn launch(engine: &HostEngine, plan: &NodePlan, security: &Security, t
         .create_volume(volume)
         .await
         .with_context(|| format!("cannot create the volume of {name}"))?;
+    create(engine, plan, security.privileged(), tls_env).await
+}
 
+/// Starts a prepared node container; where the engine refuses --privileged,
+/// makes it again with the explicit capability profile and starts that.
+pub async fn start(engine: &HostEngine, plan: &NodePlan, security: &Security, tls_env: &[String]) -> Result<()> {
+    let name = plan.container();
+    let began = std::time::Instant::now();
     loop {
-        let privileged = security.privileged();
-        create(engine, plan, privileged, tls_env).await?;
         match engine.docker.start_container(&name, None).await {
-            Ok(()) => return Ok(()),
-            Err(e) if privileged && refuses_privileged(&e) => {
+            Ok(()) => {
+                tracing::debug!(container = %name, elapsed = ?began.elapsed(), "container started");
+                return Ok(());
+            }
+            Err(e) if refuses_privileged(&e) && was_privileged(engine, &name).await => {
                 security.refuse_privileged();
                 remove(engine, &name).await?;
+                create(engine, plan, false, tls_env).await?;
             }
             Err(e) => return Err(start_error(plan, e)),
         }
     }
+}
+
+async fn was_privileged(engine: &HostEngine, name: &str) -> bool {
+    engine
+        .docker
+        .inspect_container(name, None)
+        .await
+        .ok()
+        .and_then(|info| info.host_config?.privileged)
+        .unwrap_or(false)
 }
 
 async fn create(engine: &HostEngine, plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Result<()> {

@@ -22,8 +22,17 @@ pub struct JoinTokens {
     pub manager: String,
 }
 
-/// Makes `docker` the first manager of a new swarm.
-pub async fn init(docker: &Docker, address: Ipv4Addr, heartbeat: Option<Duration>) -> Result<JoinTokens> {
+/// Makes `docker` the first manager of a new swarm and hands `on_tokens` the
+/// join tokens as soon as the manager tells them. They exist well before
+/// the init request returns: that waits for the manager's own agent to
+/// register, which Swarm sometimes starts half a second late; other nodes
+/// can join meanwhile.
+pub async fn init(
+    docker: &Docker,
+    address: Ipv4Addr,
+    heartbeat: Option<Duration>,
+    on_tokens: impl FnOnce(JoinTokens),
+) -> Result<()> {
     let spec = heartbeat.map(|period| SwarmSpec {
         dispatcher: Some(SwarmSpecDispatcher {
             heartbeat_period: Some(period.as_nanos() as i64),
@@ -36,8 +45,26 @@ pub async fn init(docker: &Docker, address: Ipv4Addr, heartbeat: Option<Duration
         spec,
         ..Default::default()
     };
-    docker.init_swarm(request).await.context("swarm init failed")?;
-    join_tokens(docker).await
+    let init = docker.init_swarm(request);
+    tokio::pin!(init);
+    let early_tokens = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Ok(tokens) = join_tokens(docker).await {
+                return tokens;
+            }
+        }
+    };
+    tokio::select! {
+        result = &mut init => {
+            result.context("swarm init failed")?;
+            on_tokens(join_tokens(docker).await?);
+            return Ok(());
+        }
+        tokens = early_tokens => on_tokens(tokens),
+    }
+    init.await.context("swarm init failed")?;
+    Ok(())
 }
 
 pub async fn join_tokens(manager: &Docker) -> Result<JoinTokens> {

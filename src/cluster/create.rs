@@ -143,6 +143,7 @@ async fn bring_up(
         async { ClusterTls::create(name) },
     );
     let (image, subnet, tls) = (image?, subnet?, tls?);
+    tracing::debug!(elapsed = ?started.elapsed(), "image, network and certificates ready");
     let launcher = Launcher::new(engine, &tls, progress, started + options.wait, cancel)?;
 
     let nodes: Vec<NodeName> = (1..=options.managers)
@@ -155,6 +156,7 @@ async fn bring_up(
     // How many node containers have been started.
     let (launched_tx, launched_rx) = watch::channel(0usize);
     let manager_joins = Mutex::new(());
+    let (first_start_sent, first_start_sent_rx) = watch::channel(false);
 
     let bring_up_node = |node: NodeName| {
         let plan = NodePlan {
@@ -169,18 +171,34 @@ async fn bring_up(
         };
         let (launcher, tokens_tx, mut tokens_rx, manager_joins) =
             (&launcher, &tokens_tx, tokens_rx.clone(), &manager_joins);
-        let launched_tx = &launched_tx;
+        let (launched_tx, first_start_sent, mut first_start_sent_rx) =
+            (&launched_tx, &first_start_sent, first_start_sent_rx.clone());
         async move {
             let host = plan.node.hostname();
-            launcher.launch(&plan).await?;
+            launcher.prepare(&plan).await?;
+            // The first manager is the critical path (its engine, swarm init,
+            // then every join waits on it): its start goes to the host engine
+            // ahead of the others.
+            if plan.node == first_manager {
+                first_start_sent.send_replace(true);
+            } else {
+                launcher
+                    .unless_cancelled(async {
+                        let sent = first_start_sent_rx.wait_for(|sent| *sent).await;
+                        sent.map(|_| ()).map_err(|_| Error::Interrupted)
+                    })
+                    .await?;
+            }
+            launcher.start(&plan).await?;
             launched_tx.send_modify(|launched| *launched += 1);
             let docker = launcher.wait_engine(&plan).await?;
             if plan.node == first_manager {
                 launcher.progress.step(&host, "initializing the swarm");
-                let tokens = swarm::init(&docker, plan.address, options.heartbeat)
-                    .await
-                    .map_err(|e| node_failed(&plan, e))?;
-                tokens_tx.send_replace(Some(tokens));
+                swarm::init(&docker, plan.address, options.heartbeat, |tokens| {
+                    tokens_tx.send_replace(Some(tokens));
+                })
+                .await
+                .map_err(|e| node_failed(&plan, e))?;
                 return Ok(docker);
             }
             launcher.progress.step(&host, "waiting for the swarm");

@@ -49,9 +49,21 @@ impl<'a> Launcher<'a> {
 
     /// Creates and starts the node's container.
     pub async fn launch(&self, plan: &NodePlan) -> Result<()> {
+        self.prepare(plan).await?;
+        self.start(plan).await
+    }
+
+    /// Creates the node's container without starting it.
+    pub async fn prepare(&self, plan: &NodePlan) -> Result<()> {
+        self.check()?;
+        node_container::prepare(self.engine, plan, &self.security, &self.tls_env).await
+    }
+
+    /// Starts a prepared node container.
+    pub async fn start(&self, plan: &NodePlan) -> Result<()> {
         self.check()?;
         self.progress.step(&plan.node.hostname(), "starting container");
-        node_container::launch(self.engine, plan, &self.security, &self.tls_env).await
+        node_container::start(self.engine, plan, &self.security, &self.tls_env).await
     }
 
     /// Waits until the node's engine answers; returns a client for it.
