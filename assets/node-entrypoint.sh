@@ -21,7 +21,9 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
     >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
 fi
 
-if [ -d /sys/kernel/security ] && ! mountpoint -q /sys/kernel/security; then
+# (awk rather than mountpoint(1): some busybox builds lack that applet)
+if [ -d /sys/kernel/security ] &&
+  ! awk '$2 == "/sys/kernel/security" { found = 1 } END { exit !found }' /proc/mounts; then
   mount -t securityfs none /sys/kernel/security 2>/dev/null || true
 fi
 mount --make-rshared / 2>/dev/null || true

@@ -5,6 +5,7 @@ mod declarative;
 mod engine_restart;
 mod errors;
 mod lifecycle;
+mod node_images;
 mod resilience;
 mod support;
 mod top;

@@ -1,0 +1,97 @@
+//! Node images other than the one swarmlab builds.
+//!
+//! The official docker:dind cannot be pulled on a machine without a
+//! registry. What sets it apart for swarmlab is its userland (busybox: sh,
+//! awk, find, mount, xargs ...) and an entrypoint of its own; the stand-in
+//! below gives swarmlab/node both, so that the node entrypoint is shown to
+//! run under busybox and the image's own entrypoint to be bypassed.
+
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use crate::support::{Test, TestCluster, host_docker, leftovers};
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// swarmlab/node with busybox in place of the tools the node entrypoint
+/// uses, and docker:dind's ENTRYPOINT and CMD (a script this image lacks).
+fn busybox_userland_image() -> &'static str {
+    static IMAGE: OnceLock<&str> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let image = "swarmlab-test/busybox-node:latest";
+        let present = Command::new("docker")
+            .args(["image", "inspect", image])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if !present {
+            assert!(
+                std::path::Path::new(BUSYBOX).exists(),
+                "{BUSYBOX} is missing: run WITH_TEST_TOOLS=1 scripts/setup (it installs busybox-static)"
+            );
+            let builder = format!("swarmlab-test-busybox-{}", std::process::id());
+            host_docker([
+                "run",
+                "--name",
+                &builder,
+                "--volume",
+                &format!("{BUSYBOX}:/busybox-host:ro"),
+                "--entrypoint",
+                "/bin/sh",
+                "swarmlab/node:latest",
+                "-c",
+                "cp /busybox-host /usr/bin/busybox && \
+                 for tool in sh awk find mount xargs mkdir sed rm; do ln -sf busybox /usr/bin/$tool; done",
+            ]);
+            host_docker([
+                "commit",
+                "--change",
+                r#"ENTRYPOINT ["dockerd-entrypoint.sh"]"#,
+                "--change",
+                "CMD []",
+                &builder,
+                image,
+            ]);
+            host_docker(["rm", "-v", &builder]);
+        }
+        image
+    })
+}
+
+fn ready_nodes(cluster: &TestCluster) -> Vec<String> {
+    let listed = cluster.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
+    let mut nodes: Vec<String> = listed.lines().map(str::to_string).collect();
+    nodes.sort();
+    nodes
+}
+
+#[test]
+fn a_node_image_with_a_busybox_userland_makes_a_swarm_and_restarts() {
+    let image = busybox_userland_image();
+    let cluster = TestCluster::create("busybox", &["--workers", "1", "--image", image]);
+    let worker = format!("{}-worker-1", cluster.name);
+    assert_eq!(
+        host_docker(["exec", &worker, "readlink", "-f", "/bin/sh"]).trim(),
+        "/usr/bin/busybox",
+        "the node's shell is busybox"
+    );
+    assert_eq!(ready_nodes(&cluster), ["manager-1 Ready", "worker-1 Ready"]);
+
+    // A stopped and started node keeps its writable layer: the entrypoint
+    // must clear the engine's pid files with busybox's find.
+    Test::new()
+        .args(["stop", "--name", &cluster.name])
+        .stdout_has("Stopped")
+        .run();
+    Test::new()
+        .args(["start", "--name", &cluster.name])
+        .stdout_has("is back")
+        .run();
+    assert_eq!(ready_nodes(&cluster), ["manager-1 Ready", "worker-1 Ready"]);
+
+    let name = cluster.name.clone();
+    cluster.delete();
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+}
