@@ -47,11 +47,29 @@ impl NodePlan {
     }
 }
 
+/// `auto` (the default), `try` or `no`: see `Security::guess`.
+pub const PRIVILEGED_ENV: &str = "SWARMLAB_PRIVILEGED";
+
+/// What `SWARMLAB_PRIVILEGED` asks for: try --privileged (Some(true)),
+/// never (Some(false)), or let the engine's bounding set decide (None).
+pub fn privileged_choice() -> Result<Option<bool>> {
+    match std::env::var(PRIVILEGED_ENV).unwrap_or_default().as_str() {
+        "" | "auto" => Ok(None),
+        "try" => Ok(Some(true)),
+        "no" => Ok(Some(false)),
+        other => Err(Error::invalid(format!(
+            "{PRIVILEGED_ENV}={other} is not understood: use auto, try or no"
+        ))),
+    }
+}
+
 /// Whether node containers run `--privileged`, shared by the nodes of one
 /// operation: the first node that finds it refused spares the others the try.
 #[derive(Debug)]
 pub struct Security {
     privileged_refused: AtomicBool,
+    /// Not asked for, by choice rather than because the engine refuses it.
+    declined: bool,
 }
 
 impl Security {
@@ -59,11 +77,20 @@ impl Security {
     /// not grant every capability (see ../shared/ENVIRONMENT.md), a
     /// privileged container cannot start; the capability bounding set of
     /// the local engine's process tells that in advance.
-    pub fn guess(engine: &HostEngine) -> Self {
-        let refused = engine.is_local() && !full_bounding_set();
-        Security {
+    ///
+    /// `SWARMLAB_PRIVILEGED` overrides the guess: `try` asks for
+    /// --privileged whatever the bounding set says (and still falls back
+    /// when refused), `no` never asks for it.
+    pub fn guess(engine: &HostEngine) -> Result<Self> {
+        let (refused, declined) = match privileged_choice()? {
+            Some(true) => (false, false),
+            Some(false) => (true, true),
+            None => (engine.is_local() && !full_bounding_set(), false),
+        };
+        Ok(Security {
             privileged_refused: AtomicBool::new(refused),
-        }
+            declined,
+        })
     }
 
     fn privileged(&self) -> bool {
@@ -78,6 +105,8 @@ impl Security {
     pub fn describe(&self) -> &'static str {
         if self.privileged() {
             "run privileged"
+        } else if self.declined {
+            "run with explicit capabilities (SWARMLAB_PRIVILEGED=no)"
         } else {
             "run with explicit capabilities (the engine refuses --privileged)"
         }

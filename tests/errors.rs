@@ -36,6 +36,11 @@ fn invalid_names_and_counts_are_refused() {
         .fails_with(2, "expected a duration")
         .run();
     Test::new()
+        .args(["create", "--name", &unique("privileged")])
+        .env("SWARMLAB_PRIVILEGED", "always")
+        .fails_with(2, "use auto, try or no")
+        .run();
+    Test::new()
         .args(["frobnicate"])
         .fails_with(2, "unrecognized subcommand")
         .run();

@@ -9,7 +9,7 @@
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::support::{Test, TestCluster, host_docker, leftovers};
+use crate::support::{Test, TestCluster, host_docker, leftovers, stdout, unique};
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -92,6 +92,45 @@ fn a_node_image_with_a_busybox_userland_makes_a_swarm_and_restarts() {
     assert_eq!(ready_nodes(&cluster), ["manager-1 Ready", "worker-1 Ready"]);
 
     let name = cluster.name.clone();
+    cluster.delete();
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+}
+
+/// `SWARMLAB_PRIVILEGED=try` asks the engine for --privileged even where
+/// the bounding set says it will refuse. Where the engine grants it the
+/// nodes run privileged; where it refuses (this kind of machine), swarmlab
+/// falls back by itself to the explicit capability profile. Either way the
+/// message tells which, and the nodes make a swarm.
+#[test]
+fn privileged_is_tried_and_a_refusal_falls_back_by_itself() {
+    let name = unique("privileged");
+    let output = Test::new()
+        .args(["create", "--name", &name, "--workers", "1"])
+        .env("SWARMLAB_PRIVILEGED", "try")
+        .stdout_has("is ready in")
+        .run();
+    let cluster = TestCluster::adopt(&name);
+    let said_privileged = stdout(&output).contains("nodes run privileged");
+    for node in ["manager-1", "worker-1"] {
+        let container = format!("{name}-{node}");
+        let config = host_docker([
+            "inspect",
+            "-f",
+            "{{.HostConfig.Privileged}} {{.HostConfig.CapDrop}}",
+            &container,
+        ]);
+        if said_privileged {
+            assert!(config.starts_with("true"), "{container}: {config}");
+        } else {
+            assert!(
+                stdout(&output).contains("the engine refuses --privileged"),
+                "the message says why: {}",
+                stdout(&output)
+            );
+            assert_eq!(config.trim(), "false [SYS_RESOURCE]", "{container}");
+        }
+    }
+    assert_eq!(ready_nodes(&cluster), ["manager-1 Ready", "worker-1 Ready"]);
     cluster.delete();
     assert_eq!(leftovers(&name), Vec::<String>::new());
 }

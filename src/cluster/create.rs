@@ -21,7 +21,7 @@ use crate::error::{Context, Error, Result, engine_message};
 use crate::images;
 use crate::labels;
 use crate::naming::{self, ClusterName, NodeName, Role};
-use crate::node_container::NodePlan;
+use crate::node_container::{self, NodePlan};
 use crate::node_image;
 use crate::ports;
 use crate::progress::Progress;
@@ -95,6 +95,7 @@ pub async fn create(
     interrupt: impl Future<Output = ()>,
 ) -> Result<Created> {
     naming::check_counts(options.managers, options.workers)?;
+    node_container::privileged_choice()?;
     if cluster_names(engine).await?.contains(&options.name) {
         return Err(Error::ClusterExists(options.name.to_string()));
     }

@@ -40,7 +40,7 @@ impl<'a> Launcher<'a> {
             engine,
             tls,
             tls_env: tls.node_env()?,
-            security: Security::guess(engine),
+            security: Security::guess(engine)?,
             progress,
             deadline,
             cancel,
