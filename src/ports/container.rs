@@ -21,6 +21,8 @@ use crate::tls::ClusterTls;
 use super::{ForwarderStatus, STATUS_PATH};
 
 const IMAGE_REPO: &str = "swarmlab/ports";
+/// Marks forwarder images, whatever their tag.
+const PORTS_IMAGE_LABEL: &str = "io.swarmlab.ports=1";
 const BINARY: &str = "/swarmlab";
 /// Where the forwarder's swarmlab keeps the cluster's client identity.
 const HOME: &str = "/home/swarmlab";
@@ -117,9 +119,35 @@ async fn ensure_image(engine: &HostEngine) -> Result<String> {
     }
     let archive = archive.into_inner().context("cannot build the forwarder image")?;
     let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(archive)) });
-    let changes = vec![format!("ENTRYPOINT [\"{BINARY}\"]"), "LABEL io.swarmlab.ports=1".into()];
+    let changes = vec![
+        format!("ENTRYPOINT [\"{BINARY}\"]"),
+        format!("LABEL {PORTS_IMAGE_LABEL}"),
+    ];
     images::import_rootfs(engine, body, &tag, changes).await?;
+    remove_stale_images(engine, &tag).await;
     Ok(tag)
+}
+
+/// Removes the forwarder images of earlier swarmlab builds that no container
+/// uses any more (the engine refuses to remove the others), so that
+/// rebuilding swarmlab does not pile them up. Best effort: a failure here
+/// costs disk space, not the forwarder.
+async fn remove_stale_images(engine: &HostEngine, current: &str) {
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
+        .filters(&HashMap::from([("label", vec![PORTS_IMAGE_LABEL])]))
+        .build();
+    let Ok(listed) = engine.docker.list_images(Some(options)).await else {
+        return;
+    };
+    for image in listed {
+        if image.repo_tags.iter().any(|tag| tag == current) {
+            continue;
+        }
+        let _ = engine
+            .docker
+            .remove_image(&image.id, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .await;
+    }
 }
 
 /// Adds the contents of `source` (symbolic links followed) at `target`.
