@@ -176,11 +176,12 @@ async fn bring_up(
             (&launched_tx, &first_start_sent, first_start_sent_rx.clone());
         async move {
             let host = plan.node.hostname();
-            launcher.prepare(&plan).await?;
             // The first manager is the critical path (its engine, swarm init,
-            // then every join waits on it): its start goes to the host engine
-            // ahead of the others.
+            // then every join waits on it): it is made alone (a few tens of
+            // milliseconds) and its start goes to the host engine ahead of
+            // the others.
             if plan.node == first_manager {
+                launcher.prepare(&plan).await?;
                 first_start_sent.send_replace(true);
             } else {
                 launcher
@@ -189,6 +190,7 @@ async fn bring_up(
                         sent.map(|_| ()).map_err(|_| Error::Interrupted)
                     })
                     .await?;
+                launcher.prepare(&plan).await?;
             }
             launcher.start(&plan).await?;
             launched_tx.send_modify(|launched| *launched += 1);
