@@ -4,7 +4,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::{Test, TestCluster, home, host_docker, leftovers, stdout, swarmlab_command, unique};
+use crate::support::{Test, TestCluster, home, host_docker, image_exists, leftovers, stdout, swarmlab_command, unique};
 
 fn sorted_lines(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
@@ -180,14 +180,7 @@ fn image_without_dockerd() -> &'static str {
     static IMAGE: OnceLock<&str> = OnceLock::new();
     IMAGE.get_or_init(|| {
         let image = "swarmlab-test/no-dockerd:latest";
-        let present = Command::new("docker")
-            .args(["image", "inspect", image])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        if !present {
+        if !image_exists(image) {
             let builder = format!("swarmlab-test-builder-{}", std::process::id());
             host_docker([
                 "run",

@@ -6,10 +6,9 @@
 //! below gives swarmlab/node both, so that the node entrypoint is shown to
 //! run under busybox and the image's own entrypoint to be bypassed.
 
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::support::{Test, TestCluster, host_docker, leftovers, stdout, unique};
+use crate::support::{Test, TestCluster, host_docker, image_exists, leftovers, stdout, unique};
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -19,14 +18,7 @@ fn busybox_userland_image() -> &'static str {
     static IMAGE: OnceLock<&str> = OnceLock::new();
     IMAGE.get_or_init(|| {
         let image = "swarmlab-test/busybox-node:latest";
-        let present = Command::new("docker")
-            .args(["image", "inspect", image])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        if !present {
+        if !image_exists(image) {
             assert!(
                 std::path::Path::new(BUSYBOX).exists(),
                 "{BUSYBOX} is missing: run WITH_TEST_TOOLS=1 scripts/setup (it installs busybox-static)"

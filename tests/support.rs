@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// Where the swarmlab under test keeps its data (TLS material).
 pub fn home() -> PathBuf {
@@ -141,6 +141,17 @@ pub fn host_docker<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> String 
 }
 
 /// Containers, volumes and networks on the host engine labelled with `cluster`.
+/// Whether the host engine has `image`.
+pub fn image_exists(image: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
 pub fn leftovers(cluster: &str) -> Vec<String> {
     let filter = format!("label=io.swarmlab.cluster={cluster}");
     let mut found = Vec::new();
