@@ -54,6 +54,13 @@ impl Ipv4Net {
         self.host(1)
     }
 
+    /// Every address a node can have: all but the network, gateway and
+    /// broadcast addresses.
+    pub fn node_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        let count = self.last().saturating_sub(self.first());
+        (2..count).map(|offset| self.host(offset))
+    }
+
     /// The /24 subnets of this network, in order.
     pub fn cluster_subnets(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
         let count = 1u32 << (CLUSTER_PREFIX.saturating_sub(self.prefix));
@@ -129,6 +136,14 @@ mod tests {
 
     fn net(s: &str) -> Ipv4Net {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn node_addresses_leave_out_network_gateway_and_broadcast() {
+        let addresses: Vec<Ipv4Addr> = net("172.28.3.0/24").node_addresses().collect();
+        assert_eq!(addresses.len(), 253);
+        assert_eq!(addresses[0], Ipv4Addr::new(172, 28, 3, 2));
+        assert_eq!(addresses[252], Ipv4Addr::new(172, 28, 3, 254));
     }
 
     #[test]

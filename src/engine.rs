@@ -1,6 +1,7 @@
 //! Access to Docker engines: the host's, which runs the node containers, and
 //! each node's own, reached over TLS on a port published on 127.0.0.1.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -93,11 +94,12 @@ fn ensure_crypto_provider() {
     });
 }
 
-/// Connects to a node's engine on its published port, with the client
+/// Connects to a node's engine at `endpoint` (see
+/// [`crate::cluster::NodeContainer::api_endpoint`]), with the client
 /// identity in `cert_dir`, or in plain HTTP without one (clusters made
 /// with --insecure). Does not wait for it: see [`wait_ping`].
-pub fn node_client(port: u16, cert_dir: Option<&Path>) -> Result<Docker> {
-    let address = format!("tcp://127.0.0.1:{port}");
+pub fn node_client(endpoint: SocketAddr, cert_dir: Option<&Path>) -> Result<Docker> {
+    let address = format!("tcp://{endpoint}");
     let Some(cert_dir) = cert_dir else {
         return Docker::connect_with_http(&address, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
             .map_err(|e| Error::Other(format!("cannot set up a client for {address}: {}", engine_message(&e))));

@@ -18,6 +18,10 @@ pub const MANAGER_SETTINGS: &str = "io.swarmlab.settings.manager";
 pub const WORKER_SETTINGS: &str = "io.swarmlab.settings.worker";
 /// On the network: host ports forwarded to nodes, as HOST:NODE:PORT,...
 pub const FORWARDS: &str = "io.swarmlab.forwards";
+/// On the network: "1" when the node engines' certificate is good for every
+/// address of the network, so that workers need no published API port
+/// where the host routes to the network.
+pub const DIRECT_API: &str = "io.swarmlab.api.direct";
 
 /// Labels of a cluster-wide object (the network).
 pub fn cluster(cluster: &ClusterName) -> HashMap<String, String> {

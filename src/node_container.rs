@@ -33,6 +33,9 @@ pub struct NodePlan {
     pub image: String,
     pub network: String,
     pub address: Ipv4Addr,
+    /// Publish the engine API on 127.0.0.1 (always for managers: the docker
+    /// CLI talks to them there); else swarmlab reaches it at `address`.
+    pub publish_api: bool,
     /// A fixed host port for the engine API; the engine picks one when None.
     pub api_port: Option<u16>,
     /// Limits, dockerd arguments and swarm labels from a cluster file.
@@ -45,6 +48,26 @@ impl NodePlan {
     pub fn container(&self) -> String {
         self.node.container(&self.cluster)
     }
+}
+
+/// Whether workers on `network` go without a published API port: only where
+/// this process reaches the network's containers at their own addresses
+/// (the engine is local and the network's bridge is in our network
+/// namespace), which spares the host a proxy process and firewall rules
+/// per node. Not on Docker Desktop, rootless or remote engines.
+pub fn direct_api(engine: &HostEngine, network: &bollard::models::NetworkInspect) -> bool {
+    let certified = network
+        .labels
+        .as_ref()
+        .is_some_and(|labels| labels.contains_key(labels::DIRECT_API));
+    certified && engine.is_local() && bridge_is_here(network.id.as_deref().unwrap_or_default())
+}
+
+/// Whether the bridge of the network with `network_id` is an interface here.
+pub fn bridge_is_here(network_id: &str) -> bool {
+    network_id
+        .get(..12)
+        .is_some_and(|id| std::path::Path::new(&format!("/sys/class/net/br-{id}")).exists())
 }
 
 /// `auto` (the default), `try` or `no`: see `Security::guess`.
@@ -164,15 +187,18 @@ fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Co
     // A smaller Go heap target keeps an idle node's dockerd and containerd
     // near 35 MiB instead of 45 (measured); start-up time is unchanged.
     env.push(format!("GOGC={NODE_GOGC}"));
-    let mut host = HostConfig {
-        network_mode: Some(plan.network.clone()),
-        port_bindings: Some(HashMap::from([(
+    let port_bindings = plan.publish_api.then(|| {
+        HashMap::from([(
             API_PORT.to_string(),
             Some(vec![PortBinding {
                 host_ip: Some("127.0.0.1".into()),
                 host_port: Some(plan.api_port.map(|p| p.to_string()).unwrap_or_default()),
             }]),
-        )])),
+        )])
+    });
+    let mut host = HostConfig {
+        network_mode: Some(plan.network.clone()),
+        port_bindings,
         mounts: Some(vec![Mount {
             target: Some("/var/lib/docker".into()),
             source: Some(plan.node.volume(&plan.cluster)),

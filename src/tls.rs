@@ -17,6 +17,7 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 
+use crate::addressing::Ipv4Net;
 use crate::error::{Context, Error, Result};
 use crate::naming::ClusterName;
 
@@ -58,13 +59,17 @@ impl ClusterTls {
     }
 
     /// Makes fresh material for a new cluster, replacing any left over.
-    pub fn create(cluster: &ClusterName) -> Result<Self> {
+    /// The node engines' certificate is good for 127.0.0.1 (their published
+    /// ports) and for every address of the cluster's `subnet` (reached
+    /// directly where the host routes to it).
+    pub fn create(cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Self> {
         let dir = Self::dir_for(cluster)?;
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         restrict(&dir, 0o700)?;
 
-        let material = generate(cluster).map_err(|e| Error::Other(format!("cannot make TLS certificates: {e}")))?;
+        let material =
+            generate(cluster, subnet).map_err(|e| Error::Other(format!("cannot make TLS certificates: {e}")))?;
         for (name, contents) in material {
             let path = dir.join(name);
             fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
@@ -80,7 +85,7 @@ impl ClusterTls {
         let dir = Self::dir_for(cluster)?;
         if ![CA_CERT, CLIENT_CERT, CLIENT_KEY].iter().all(|f| dir.join(f).is_file()) {
             return Err(Error::Other(format!(
-                "the TLS certificates of cluster {cluster:?} are missing from {}: swarmlab cannot reach its nodes; delete the cluster and create it again",
+                "the TLS certificates of cluster \"{cluster}\" are missing from {}: swarmlab cannot reach its nodes; delete the cluster and create it again",
                 dir.display()
             )));
         }
@@ -157,7 +162,7 @@ fn restrict(_path: &Path, _mode: u32) -> Result<()> {
     Ok(())
 }
 
-fn generate(cluster: &ClusterName) -> Result<Vec<(&'static str, String)>, rcgen::Error> {
+fn generate(cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Vec<(&'static str, String)>, rcgen::Error> {
     let named = |what: &str| {
         let mut name = DistinguishedName::new();
         name.push(DnType::CommonName, format!("swarmlab {cluster} {what}"));
@@ -181,6 +186,11 @@ fn generate(cluster: &ClusterName) -> Result<Vec<(&'static str, String)>, rcgen:
     server_params
         .subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+    server_params.subject_alt_names.extend(
+        subnet
+            .node_addresses()
+            .map(|address| SanType::IpAddress(address.into())),
+    );
     server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let server_cert = server_params.signed_by(&server_key, &issuer)?;
 

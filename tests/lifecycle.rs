@@ -44,11 +44,17 @@ fn default_cluster_is_a_normal_swarm_until_deleted() {
         ]);
         let facts: Vec<&str> = facts.trim().split('|').collect();
         assert_eq!(facts[..4], [node, name.as_str(), role, node], "{container}");
-        assert!(
-            facts[4].contains("\"HostIp\":\"127.0.0.1\""),
-            "API published on 127.0.0.1 only: {}",
-            facts[4]
-        );
+        if role == "manager" {
+            assert!(
+                facts[4].contains("\"HostIp\":\"127.0.0.1\""),
+                "manager API published on 127.0.0.1 only: {}",
+                facts[4]
+            );
+        } else {
+            // This host routes to the cluster network: workers need no
+            // published port (nor the proxy process and rules it costs).
+            assert!(!facts[4].contains("HostPort"), "worker API not published: {}", facts[4]);
+        }
         let static_ip = host_docker([
             "inspect",
             "-f",
@@ -62,6 +68,26 @@ fn default_cluster_is_a_normal_swarm_until_deleted() {
             "{volume_labels}"
         );
     }
+    // The docker CLI reaches a worker at its own address, TLS verified.
+    let worker_address = host_docker([
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &format!("{name}-worker-1"),
+    ]);
+    let worker_name = Command::new("docker")
+        .args(["info", "--format", "{{.Name}}"])
+        .env("DOCKER_HOST", format!("tcp://{}:2376", worker_address.trim()))
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", &env["DOCKER_CERT_PATH"])
+        .output()
+        .expect("docker runs");
+    assert_eq!(
+        String::from_utf8_lossy(&worker_name.stdout).trim(),
+        "worker-1",
+        "{}",
+        String::from_utf8_lossy(&worker_name.stderr)
+    );
     let network = host_docker([
         "network",
         "inspect",

@@ -136,14 +136,15 @@ async fn bring_up(
 ) -> Result<Created> {
     let started = Instant::now();
     let name = &options.name;
-    // All three run to the end even when one fails: a network whose
-    // creation was abandoned mid-request could outlive the rollback.
-    let (image, subnet, tls) = tokio::join!(
+    // Both run to the end even when one fails: a network whose creation
+    // was abandoned mid-request could outlive the rollback.
+    let (image, network) = tokio::join!(
         node_image::resolve(engine, options.image.as_deref(), progress),
         create_network(engine, name, network_labels(options)),
-        async { ClusterTls::create(name) },
     );
-    let (image, subnet, tls) = (image?, subnet?, tls?);
+    let (image, (subnet, network_id)) = (image?, network?);
+    let tls = ClusterTls::create(name, &subnet)?;
+    let direct_api = engine.is_local() && node_container::bridge_is_here(&network_id);
     tracing::debug!(elapsed = ?started.elapsed(), "image, network and certificates ready");
     let launcher = Launcher::new(engine, &tls, progress, started + options.wait, cancel)?;
 
@@ -166,6 +167,7 @@ async fn bring_up(
             image: image.clone(),
             network: name.network(),
             address: addressing::node_address(&subnet, node),
+            publish_api: node.role == Role::Manager || !direct_api,
             api_port: options.api_port.filter(|_| node == first_manager),
             settings: options.settings.for_node(node),
             insecure: options.insecure,
@@ -293,6 +295,8 @@ fn node_failed(plan: &NodePlan, error: Error) -> Error {
 /// forwarder need to know (role settings, forwarded ports).
 fn network_labels(options: &CreateOptions) -> HashMap<String, String> {
     let mut network = labels::cluster(&options.name);
+    // The certificate made for this cluster covers its whole subnet.
+    network.insert(labels::DIRECT_API.into(), "1".into());
     for (key, role) in [
         (labels::MANAGER_SETTINGS, Role::Manager),
         (labels::WORKER_SETTINGS, Role::Worker),
@@ -312,12 +316,13 @@ fn network_labels(options: &CreateOptions) -> HashMap<String, String> {
     network
 }
 
-/// Creates the cluster's bridge network on the first free subnet of the pool.
+/// Creates the cluster's bridge network on the first free subnet of the
+/// pool; returns the subnet and the network's ID.
 async fn create_network(
     engine: &HostEngine,
     cluster: &ClusterName,
     network_labels: HashMap<String, String>,
-) -> Result<Ipv4Net> {
+) -> Result<(Ipv4Net, String)> {
     let pool = addressing::subnet_pool()?;
     let networks = engine
         .docker
@@ -347,7 +352,7 @@ async fn create_network(
             ..Default::default()
         };
         match engine.docker.create_network(request).await {
-            Ok(_) => return Ok(subnet),
+            Ok(created) => return Ok((subnet, created.id)),
             // Another network took it since we listed them: try the next.
             Err(e) if engine_message(&e).contains("overlap") => continue,
             Err(e) => return Err(e).context("cannot create the cluster network"),

@@ -28,15 +28,19 @@ impl Cluster {
             .find(|n| n.manager_status.as_ref().and_then(|m| m.leader) == Some(true))
             .and_then(crate::swarm::hostname)
             .and_then(|host| self.container_of(host))
-            .filter(|c| c.running && c.api_port.is_some());
+            .filter(|c| c.running && c.api_endpoint().is_some());
         Ok(leader.unwrap_or(asked))
     }
 
     pub async fn docker_env(&self) -> Result<DockerEnv> {
         let leader = self.leader().await?;
-        let port = leader.api_port.expect("leader() returns nodes with a published port");
+        // Managers publish their API on 127.0.0.1; a promoted worker is
+        // reached at its own address.
+        let endpoint = leader
+            .api_endpoint()
+            .ok_or_else(|| crate::error::Error::Other(format!("the engine of {} has no address", leader.name)))?;
         Ok(DockerEnv {
-            docker_host: format!("tcp://127.0.0.1:{port}"),
+            docker_host: format!("tcp://{endpoint}"),
             cert_path: self.tls.client_dir().to_path_buf(),
             insecure: leader.insecure,
             swarmlab_docker_host: self.engine.address.clone(),

@@ -7,6 +7,7 @@
 //! abandoned at once.
 
 use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use bollard::Docker;
 use tokio::time::Instant;
@@ -71,25 +72,29 @@ impl<'a> Launcher<'a> {
         let host = plan.node.hostname();
         self.progress.step(&host, "waiting for its engine");
         let container = plan.container();
-        // No port is published while the container is not running (it may be
-        // between restarts): ask again, and say why if it died.
-        let port = loop {
-            match node_container::published_api_port(self.engine, &container).await {
-                Ok(port) => break port,
-                Err(error) => {
-                    node_container::ensure_running(self.engine, &container, &host).await?;
-                    if Instant::now() >= self.deadline {
-                        return Err(error);
+        let endpoint = if plan.publish_api {
+            // No port is published while the container is not running (it
+            // may be between restarts): ask again, and say why if it died.
+            loop {
+                match node_container::published_api_port(self.engine, &container).await {
+                    Ok(port) => break SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                    Err(error) => {
+                        node_container::ensure_running(self.engine, &container, &host).await?;
+                        if Instant::now() >= self.deadline {
+                            return Err(error);
+                        }
+                        self.unless_cancelled(async {
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            Ok(())
+                        })
+                        .await?;
                     }
-                    self.unless_cancelled(async {
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        Ok(())
-                    })
-                    .await?;
                 }
             }
+        } else {
+            SocketAddr::from((plan.address, node_container::API_PORT_NUMBER))
         };
-        let client = engine::node_client(port, (!plan.insecure).then(|| self.tls.client_dir()))?;
+        let client = engine::node_client(endpoint, (!plan.insecure).then(|| self.tls.client_dir()))?;
         let listening = tokio::time::timeout_at(
             self.deadline,
             node_container::wait_api_listening(self.engine, &container, &host),

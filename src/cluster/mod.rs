@@ -12,7 +12,7 @@ pub(crate) use launcher::Launcher;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -51,6 +51,17 @@ pub struct NodeContainer {
 }
 
 impl NodeContainer {
+    /// Where its engine API answers: the published port on 127.0.0.1, else
+    /// (nodes made without one, where the host routes to the cluster
+    /// network) the container's own address.
+    pub fn api_endpoint(&self) -> Option<SocketAddr> {
+        match (self.api_port, self.address) {
+            (Some(port), _) => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+            (None, Some(address)) => Some(SocketAddr::from((address, API_PORT_NUMBER))),
+            (None, None) => None,
+        }
+    }
+
     fn from_summary(summary: &ContainerSummary) -> Option<Self> {
         let labels = summary.labels.as_ref()?;
         let node: NodeName = labels.get(labels::NODE)?.parse().ok()?;
@@ -183,14 +194,14 @@ impl Cluster {
 
     /// A client for a node's engine, when its container runs.
     pub fn node_engine(&self, node: &NodeContainer) -> Result<Docker> {
-        let port = node
-            .api_port
+        let endpoint = node
+            .api_endpoint()
             .filter(|_| node.running)
             .ok_or_else(|| Error::NodeFailed {
                 node: node.node.hostname(),
                 reason: format!("its container is {}", node.state),
             })?;
-        engine::node_client(port, (!node.insecure).then(|| self.tls.client_dir()))
+        engine::node_client(endpoint, (!node.insecure).then(|| self.tls.client_dir()))
     }
 
     /// The first manager whose engine answers, and a client for it.
@@ -278,6 +289,7 @@ impl Cluster {
     /// its container had, else those of its role when the cluster was made.
     pub async fn plan(&self, node: NodeName) -> Result<crate::node_container::NodePlan> {
         let network = self.network().await?;
+        let publish_api = node.role == Role::Manager || !crate::node_container::direct_api(&self.engine, &network);
         let subnet: crate::addressing::Ipv4Net = network
             .ipam
             .and_then(|ipam| ipam.config)
@@ -302,6 +314,7 @@ impl Cluster {
             image: self.node_image()?,
             network: self.name.network(),
             address: crate::addressing::node_address(&subnet, node),
+            publish_api,
             api_port: None,
             insecure: self.nodes.iter().any(|n| n.insecure),
         })

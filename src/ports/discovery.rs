@@ -63,7 +63,7 @@ pub(crate) struct Discovery {
     engine: HostEngine,
     name: ClusterName,
     manager: ManagerLink,
-    node_clients: HashMap<(String, u16), Docker>,
+    node_clients: HashMap<(String, Option<std::net::SocketAddr>), Docker>,
     pids: HashMap<String, i32>,
 }
 
@@ -201,8 +201,7 @@ impl Discovery {
 
     /// Task containers' addresses on a node's docker_gwbridge, by container ID.
     async fn gateway_bridge(&mut self, cluster: &Cluster, node: &NodeContainer) -> Result<HashMap<String, IpAddr>> {
-        let port = node.api_port.unwrap_or_default();
-        let key = (node.node.hostname(), port);
+        let key = (node.node.hostname(), node.api_endpoint());
         let client = match self.node_clients.get(&key) {
             Some(client) => client.clone(),
             None => {
