@@ -15,18 +15,8 @@ fn nodes_are_added_drained_promoted_and_removed() {
         .stdout_has("Added 1 worker")
         .stdout_has("worker-2")
         .run();
-    let image = host_docker([
-        "exec",
-        &format!("{}-worker-2", cluster.name),
-        "docker",
-        "image",
-        "inspect",
-        "-f",
-        "{{.Id}}",
-        DEMO,
-    ]);
     assert_eq!(
-        image,
+        cluster.node_image_id("worker-2", DEMO),
         host_docker(["image", "inspect", "-f", "{{.Id}}", DEMO]),
         "a new node gets the images"
     );

@@ -224,6 +224,20 @@ impl TestCluster {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// The ID of `image` as the engine inside node `host` (e.g. worker-1) has it.
+    pub fn node_image_id(&self, host: &str, image: &str) -> String {
+        host_docker([
+            "exec",
+            &format!("{}-{host}", self.name),
+            "docker",
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}}",
+            image,
+        ])
+    }
+
     /// `swarmlab inspect --json` of the cluster.
     pub fn inspect(&self) -> serde_json::Value {
         let output = Test::new().args(["inspect", "--json", "--name", &self.name]).run();

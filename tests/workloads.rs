@@ -49,17 +49,11 @@ fn image_load_copies_an_image_into_nodes_that_lack_it() {
         ]
     );
     for node in ["manager-1", "worker-1", "worker-2"] {
-        let id = host_docker([
-            "exec",
-            &format!("{}-{node}", cluster.name),
-            "docker",
-            "image",
-            "inspect",
-            "-f",
-            "{{.Id}}",
-            DEMO,
-        ]);
-        assert_eq!(id, host_id, "{node} holds the host's image");
+        assert_eq!(
+            cluster.node_image_id(node, DEMO),
+            host_id,
+            "{node} holds the host's image"
+        );
     }
     let again = load_demo(&cluster);
     assert!(
