@@ -26,6 +26,19 @@ if [ -d /sys/kernel/security ] &&
   ! awk '$2 == "/sys/kernel/security" { found = 1 } END { exit !found }' /proc/mounts; then
   mount -t securityfs none /sys/kernel/security 2>/dev/null || true
 fi
+# AppArmor: a node shares the host kernel's profiles. Where the kernel has
+# AppArmor on but no docker-default profile (the host's engine never loaded
+# one), a 20.10 node engine fails every container it starts, for want of an
+# apparmor_parser to load it, and one that has the parser would load its own
+# profile into the host's kernel and leave it there. Without securityfs the
+# node's engine sees no AppArmor and runs containers unconfined, as 23.0 and
+# later node engines do anyway where they lack the parser. Where the host
+# has docker-default, the node's containers are confined by it.
+if [ -d /sys/kernel/security/apparmor ] &&
+  ! awk '$1 == "docker-default" { found = 1 } END { exit !found }' \
+    /sys/kernel/security/apparmor/profiles 2>/dev/null; then
+  umount /sys/kernel/security 2>/dev/null || true
+fi
 mount --make-rshared / 2>/dev/null || true
 
 # A node container that restarts keeps its writable layer: pid files left by

@@ -11,6 +11,9 @@ pub const ROLE: &str = "io.swarmlab.role";
 pub const NODE: &str = "io.swarmlab.node";
 /// On a node container: "plain" when its engine API has no TLS (--insecure).
 pub const API: &str = "io.swarmlab.api";
+/// On a node container: how it runs, "privileged" or "capabilities" (the
+/// explicit profile used where the engine refuses --privileged).
+pub const SECURITY: &str = "io.swarmlab.security";
 /// On a node container: its settings from a cluster file (JSON).
 pub const SETTINGS: &str = "io.swarmlab.settings";
 /// On the network: the settings of each role (JSON), for nodes added later.

@@ -93,6 +93,31 @@ pub fn bridge_is_here(network_id: &str) -> bool {
         .is_some_and(|id| std::path::Path::new(&format!("/sys/class/net/br-{id}")).exists())
 }
 
+/// How a node container runs, as its `io.swarmlab.security` label says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeSecurity {
+    /// `--privileged`.
+    Privileged,
+    /// The explicit capability profile, where the engine refuses --privileged.
+    Capabilities,
+}
+
+impl NodeSecurity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeSecurity::Privileged => "privileged",
+            NodeSecurity::Capabilities => "capabilities",
+        }
+    }
+
+    pub fn from_label(value: &str) -> Option<Self> {
+        [NodeSecurity::Privileged, NodeSecurity::Capabilities]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
 /// `auto` (the default), `try` or `no`: see `Security::guess`.
 pub const PRIVILEGED_ENV: &str = "SWARMLAB_PRIVILEGED";
 
@@ -244,6 +269,12 @@ fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Co
         let json = serde_json::to_string(&plan.settings).expect("settings serialize");
         container_labels.insert(labels::SETTINGS.into(), json);
     }
+    let security = if privileged {
+        NodeSecurity::Privileged
+    } else {
+        NodeSecurity::Capabilities
+    };
+    container_labels.insert(labels::SECURITY.into(), security.as_str().into());
     if privileged {
         host.privileged = Some(true);
     } else {

@@ -6,49 +6,21 @@
 //! below gives swarmlab/node both, so that the node entrypoint is shown to
 //! run under busybox and the image's own entrypoint to be bypassed.
 
+use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::support::{Test, TestCluster, host_docker, image_exists, leftovers, stdout, unique};
-
-const BUSYBOX: &str = "/bin/busybox";
+use crate::support::{Test, TestCluster, host_docker, leftovers, stdout, unique};
 
 /// swarmlab/node with busybox in place of the tools the node entrypoint
-/// uses, and docker:dind's ENTRYPOINT and CMD (a script this image lacks).
+/// uses, and docker:dind's ENTRYPOINT and CMD (a script this image lacks),
+/// built by scripts/build-busybox-node, which the real-host lane uses too.
 fn busybox_userland_image() -> &'static str {
     static IMAGE: OnceLock<&str> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let image = "swarmlab-test/busybox-node:latest";
-        if !image_exists(image) {
-            assert!(
-                std::path::Path::new(BUSYBOX).exists(),
-                "{BUSYBOX} is missing: run WITH_TEST_TOOLS=1 scripts/setup (it installs busybox-static)"
-            );
-            let builder = format!("swarmlab-test-busybox-{}", std::process::id());
-            host_docker([
-                "run",
-                "--name",
-                &builder,
-                "--volume",
-                &format!("{BUSYBOX}:/busybox-host:ro"),
-                "--entrypoint",
-                "/bin/sh",
-                "swarmlab/node:latest",
-                "-c",
-                "cp /busybox-host /usr/bin/busybox && \
-                 for tool in sh awk find mount xargs mkdir sed rm; do ln -sf busybox /usr/bin/$tool; done",
-            ]);
-            host_docker([
-                "commit",
-                "--change",
-                r#"ENTRYPOINT ["dockerd-entrypoint.sh"]"#,
-                "--change",
-                "CMD []",
-                &builder,
-                image,
-            ]);
-            host_docker(["rm", "-v", &builder]);
-        }
-        image
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/build-busybox-node");
+        let status = Command::new(script).status().expect("scripts/build-busybox-node runs");
+        assert!(status.success(), "scripts/build-busybox-node failed");
+        "swarmlab-test/busybox-node:latest"
     })
 }
 
@@ -121,6 +93,11 @@ fn privileged_is_tried_and_a_refusal_falls_back_by_itself() {
             );
             assert_eq!(config.trim(), "false [SYS_RESOURCE]", "{container}");
         }
+    }
+    // inspect says the same, from the label the container was made with.
+    let security = if said_privileged { "privileged" } else { "capabilities" };
+    for row in cluster.inspect()["nodes"].as_array().expect("nodes") {
+        assert_eq!(row["security"], security, "{row}");
     }
     assert_eq!(ready_nodes(&cluster), ["manager-1 Ready", "worker-1 Ready"]);
     cluster.delete();

@@ -172,7 +172,7 @@ pub async fn ls(args: LsArgs) -> Result<()> {
 pub struct InspectArgs {
     #[command(flatten)]
     cluster: ClusterArg,
-    /// Print JSON: {name, nodes: [{hostname, role, manager_status, swarm_state, availability, container, container_state, address, image, engine_version, api_port}]}
+    /// Print JSON: {name, nodes: [{hostname, role, manager_status, swarm_state, availability, container, container_state, address, image, engine_version, api_port, security}]}
     #[arg(long)]
     json: bool,
 }
@@ -202,6 +202,7 @@ pub fn print_nodes(name: &ClusterName, nodes: &[cluster::NodeRow], json: bool) -
             n.container_state.clone(),
             dash(&n.address),
             dash(&n.engine_version),
+            n.security.map_or("-", |s| s.as_str()).to_string(),
             n.image.clone(),
         ]
     });
@@ -215,6 +216,7 @@ pub fn print_nodes(name: &ClusterName, nodes: &[cluster::NodeRow], json: bool) -
         "state",
         "address",
         "engine",
+        "security",
         "image",
     ];
     println!("{}", table(&headers, rows));

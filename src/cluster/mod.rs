@@ -30,7 +30,7 @@ use crate::engine::{self, HostEngine};
 use crate::error::{Context, Error, Result};
 use crate::labels;
 use crate::naming::{ClusterName, NodeName, Role};
-use crate::node_container::API_PORT_NUMBER;
+use crate::node_container::{API_PORT_NUMBER, NodeSecurity};
 use crate::tls::ClusterTls;
 
 /// A node container as listed by the host engine.
@@ -48,6 +48,8 @@ pub struct NodeContainer {
     pub settings: Option<String>,
     /// Its engine API answers plain HTTP (--insecure).
     pub insecure: bool,
+    /// How it runs; None for containers made before swarmlab recorded it.
+    pub security: Option<NodeSecurity>,
 }
 
 impl NodeContainer {
@@ -93,6 +95,7 @@ impl NodeContainer {
             api_port,
             settings: labels.get(labels::SETTINGS).cloned(),
             insecure: labels.get(labels::API).is_some_and(|api| api == "plain"),
+            security: labels.get(labels::SECURITY).and_then(|s| NodeSecurity::from_label(s)),
         })
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::engine::HostEngine;
 use crate::error::Result;
 use crate::naming::{ClusterName, Role};
+use crate::node_container::NodeSecurity;
 use crate::swarm;
 
 use super::{Cluster, NodeContainer, cluster_names, node_containers};
@@ -57,6 +58,8 @@ pub struct NodeRow {
     pub engine_version: String,
     /// The host port of the node's engine API on 127.0.0.1.
     pub api_port: Option<u16>,
+    /// privileged or capabilities (null for nodes made by older swarmlab).
+    pub security: Option<NodeSecurity>,
 }
 
 /// Every cluster with its status.
@@ -187,6 +190,7 @@ fn rows(containers: &[NodeContainer], listed: &[Node]) -> Vec<NodeRow> {
                     .and_then(|n| n.description.as_ref()?.engine.as_ref()?.engine_version.clone())
                     .unwrap_or_default(),
                 api_port: c.api_port.filter(|_| c.running),
+                security: c.security,
                 hostname: host,
             }
         })
