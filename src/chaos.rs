@@ -19,7 +19,7 @@ use crate::swarm::{SwarmView, TaskInfo};
 pub struct TaskSelection {
     pub service: Option<String>,
     pub node: Option<String>,
-    pub count: Option<usize>,
+    pub count: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,7 +64,7 @@ pub async fn kill_tasks(
         .collect();
     chosen.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(count) = selection.count {
-        chosen.truncate(count);
+        chosen.truncate(count as usize);
     }
     if chosen.is_empty() {
         return Err(Error::invalid("no running task matches: check --service and --node"));

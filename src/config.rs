@@ -185,7 +185,7 @@ impl ClusterFile {
             ("role.manager".to_string(), &self.role.manager),
             ("role.worker".to_string(), &self.role.worker),
         ];
-        let nodes = self.nodes.iter().map(|(host, s)| (host.clone(), s));
+        let nodes = self.nodes.iter().map(|(host, s)| (format!("nodes.{host}"), s));
         for (key, settings) in sections.into_iter().chain(nodes) {
             if let Some(memory) = settings.memory
                 && memory < 64 << 20
@@ -197,6 +197,14 @@ impl ClusterFile {
             {
                 return Err((key, format!("cpus must be a positive number of CPUs, not {cpus}")));
             }
+            if let Some(arg) = settings.dockerd_args.iter().find(|a| opens_the_api(a)) {
+                return Err((
+                    format!("{key}.dockerd_args"),
+                    format!(
+                        "dockerd_args may not contain {arg:?}: swarmlab sets where and how a node's engine API listens (TLS with client certificates), and this would open or weaken it"
+                    ),
+                ));
+            }
         }
         for host in self.nodes.keys() {
             self.check_node(host, managers, workers)
@@ -206,6 +214,12 @@ impl ClusterFile {
         for forward in &self.ports {
             self.check_node(&forward.node, managers, workers)
                 .map_err(|m| ("ports".to_string(), m))?;
+            if forward.host == 0 || forward.port == 0 {
+                return Err((
+                    "ports".into(),
+                    "port 0 is not a port: give the host port and the node's port, 1 to 65535".into(),
+                ));
+            }
             if !seen.insert(forward.host) {
                 return Err(("ports".into(), format!("host port {} is forwarded twice", forward.host)));
             }
@@ -235,6 +249,14 @@ impl ClusterFile {
     }
 }
 
+/// Whether a dockerd argument would change where or how the engine API
+/// listens: `-H`/`--host` add listeners (e.g. plain TCP on every
+/// interface), `--tls*` change or drop the client-certificate check.
+fn opens_the_api(arg: &str) -> bool {
+    let flag = arg.split('=').next().unwrap_or(arg);
+    flag == "--host" || flag.starts_with("-H") || flag.starts_with("--tls")
+}
+
 /// 1-based line and column of a byte offset.
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -243,19 +265,58 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Where a key (or a table like `nodes.worker-1`) is written, for errors
-/// found after parsing; the start of the file when it cannot be found.
+/// Where a key (`workers`), a table (`nodes.worker-1`) or a key in a
+/// table (`role.worker.dockerd_args`) is written, for errors found after
+/// parsing; the table when the key is not found in it, the start of the
+/// file when neither is.
 fn key_position(text: &str, key: &str) -> (usize, usize) {
-    let last = key.rsplit('.').next().unwrap_or(key);
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        let is_table = trimmed.starts_with('[') && trimmed.contains(last);
-        let is_key = trimmed.starts_with(last) && trimmed[last.len()..].trim_start().starts_with('=');
-        if is_table || is_key {
-            return (index + 1, line.len() - trimmed.len() + 1);
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |index: usize| {
+        let line = lines[index];
+        (index + 1, line.len() - line.trim_start().len() + 1)
+    };
+    let is_key = |line: &str, name: &str| {
+        let line = line.trim_start();
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let header = |line: &str| -> Option<String> {
+        let line = line.trim();
+        let inner = line.strip_prefix('[')?.trim_start_matches('[');
+        let inner = inner.split(']').next()?;
+        Some(
+            inner
+                .split('.')
+                .map(|part| part.trim().trim_matches('"'))
+                .collect::<Vec<_>>()
+                .join("."),
+        )
+    };
+    // The innermost table named by a prefix of the key, and the key's own
+    // line inside it.
+    let parts: Vec<&str> = key.split('.').collect();
+    for split in (1..=parts.len()).rev() {
+        let (table, rest) = (parts[..split].join("."), parts[split..].join("."));
+        let Some(start) = lines
+            .iter()
+            .position(|line| header(line).as_deref() == Some(table.as_str()))
+        else {
+            continue;
+        };
+        if !rest.is_empty() {
+            let inside = lines[start + 1..].iter().take_while(|line| header(line).is_none());
+            if let Some(offset) = inside.into_iter().position(|line| is_key(line, &rest)) {
+                return at(start + 1 + offset);
+            }
         }
+        return at(start);
     }
-    (1, 1)
+    // A top-level key, before any table.
+    let top = lines.iter().take_while(|line| header(line).is_none());
+    match top.into_iter().position(|line| is_key(line, key)) {
+        Some(index) => at(index),
+        None => (1, 1),
+    }
 }
 
 /// Durations written as text: "1s", "500ms", "2m".
@@ -266,9 +327,9 @@ mod duration_text {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map(Some).map_err(|_| {
-            serde::de::Error::custom(format!("expected a duration such as \"1s\" or \"2m\", got {text:?}"))
-        })
+        crate::input::duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -360,6 +421,64 @@ mod tests {
         assert!(small.contains("at least 64MiB"), "{small}");
         let zero = ClusterFile::parse("managers = 0\n").unwrap_err();
         assert!(zero.starts_with("1:1: a cluster needs at least one manager"), "{zero}");
+    }
+
+    #[test]
+    fn arguments_that_would_open_a_nodes_api_are_refused_where_written() {
+        let text = "workers = 2\n\n[defaults]\ndockerd_args = [\"--debug\"]\n\n[role.worker]\nmemory = \"1g\"\ndockerd_args = [\"-H\", \"tcp://0.0.0.0:2375\"]\n";
+        let refused = ClusterFile::parse(text).unwrap_err();
+        assert!(
+            refused.starts_with("8:1: dockerd_args may not contain \"-H\""),
+            "{refused}"
+        );
+        for arg in [
+            "--host=tcp://0.0.0.0:2375",
+            "--host",
+            "-Htcp://x",
+            "--tlsverify=false",
+            "--tls=false",
+            "--tlscacert=/x",
+        ] {
+            let text = format!("[nodes.worker-1]\ndockerd_args = [{arg:?}]\n");
+            let refused = ClusterFile::parse(&text).unwrap_err();
+            assert!(
+                refused.starts_with("2:1: dockerd_args may not contain"),
+                "{arg}: {refused}"
+            );
+        }
+        for arg in [
+            "--debug",
+            "--log-level=warn",
+            "--host-gateway-ip=172.17.0.1",
+            "--max-concurrent-downloads=1",
+        ] {
+            let text = format!("[defaults]\ndockerd_args = [{arg:?}]\n");
+            assert!(ClusterFile::parse(&text).is_ok(), "{arg} is harmless");
+        }
+    }
+
+    #[test]
+    fn port_zero_is_refused() {
+        for (host, port) in [(0, 80), (8080, 0)] {
+            let text = format!("workers = 1\n\n[[ports]]\nhost = {host}\nnode = \"worker-1\"\nport = {port}\n");
+            let refused = ClusterFile::parse(&text).unwrap_err();
+            assert!(refused.starts_with("3:1: port 0 is not a port"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn positions_of_keys_inside_tables() {
+        let text = "workers = 2\n[defaults]\nworkers_x = 1\n[nodes.\"worker-1\"]\ncpus = 1\n[role.worker]\ncpus = 2\n";
+        assert_eq!(key_position(text, "workers"), (1, 1));
+        assert_eq!(key_position(text, "nodes.worker-1"), (4, 1));
+        assert_eq!(key_position(text, "role.worker.cpus"), (7, 1));
+        assert_eq!(key_position(text, "nodes.worker-1.cpus"), (5, 1));
+        assert_eq!(
+            key_position(text, "role.worker.memory"),
+            (6, 1),
+            "the table when the key is not in it"
+        );
+        assert_eq!(key_position(text, "nowhere"), (1, 1));
     }
 
     #[test]

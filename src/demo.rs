@@ -64,20 +64,28 @@ impl DemoReport {
     }
 }
 
-/// Runs the scenario. The cluster is deleted at the end (also when a step
-/// fails) unless `keep`.
+/// Runs the scenario on a cluster of its own: a name that exists already is
+/// refused and left alone. The cluster this run made is deleted at the end
+/// (also when a later step fails) unless `keep`.
 pub async fn run(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress) -> Result<DemoReport> {
+    if cluster::cluster_names(engine).await?.contains(&options.name) {
+        return Err(Error::ClusterExists(options.name.to_string()));
+    }
     let mut report = DemoReport {
         cluster: options.name.to_string(),
         ..Default::default()
     };
-    let outcome = scenario(engine, options, say, &mut report).await;
-    if options.keep {
+    let mut made = false;
+    let outcome = scenario(engine, options, say, &mut report, &mut made).await;
+    if !made {
+        // create failed and rolled back what it made, or another run took
+        // the name first: nothing here is this run's to delete.
+    } else if options.keep {
         say.note(&format!(
             "The cluster stays (--keep): `swarmlab delete --name {}` removes it.",
             options.name
         ));
-    } else if cluster::cluster_names(engine).await?.contains(&options.name) {
+    } else {
         say.note("Tearing everything down: every container, volume and network of the cluster goes.");
         let deleted = cluster::delete(engine, &options.name).await?;
         report.record("delete", deleted.elapsed, format!("{} containers", deleted.containers));
@@ -90,6 +98,7 @@ async fn scenario(
     options: &DemoOptions,
     say: &dyn Progress,
     report: &mut DemoReport,
+    made: &mut bool,
 ) -> Result<()> {
     say.note(&format!(
         "1. Create a cluster: 1 manager and {} workers, each a container running its own Docker engine (heartbeat {}).",
@@ -100,6 +109,7 @@ async fn scenario(
     create.workers = options.workers;
     create.heartbeat = Some(options.heartbeat);
     let created = cluster::create(engine, &create, say, std::future::pending()).await?;
+    *made = true;
     report.record(
         "create",
         created.elapsed,

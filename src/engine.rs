@@ -25,6 +25,8 @@ pub struct HostEngine {
     pub docker: Docker,
     /// Where it was reached, as a DOCKER_HOST value.
     pub address: String,
+    /// The engine's own ID, asked for once when first needed.
+    id: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl HostEngine {
@@ -73,7 +75,28 @@ impl HostEngine {
             .negotiate_version()
             .await
             .map_err(|e| unreachable(connect_reason(&e)))?;
-        Ok(HostEngine { docker, address })
+        Ok(HostEngine {
+            docker,
+            address,
+            id: Default::default(),
+        })
+    }
+
+    /// The engine's ID (`docker info`'s ID): the same whichever address it
+    /// is reached at, different for every engine.
+    pub async fn id(&self) -> Result<&str> {
+        self.id
+            .get_or_try_init(|| async {
+                let info = self.docker.info().await.map_err(|e| Error::Engine {
+                    context: "cannot ask the engine for its ID".into(),
+                    source: e,
+                })?;
+                info.id
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| Error::Other("the engine did not say its ID (docker info)".into()))
+            })
+            .await
+            .map(String::as_str)
     }
 
     /// True when the engine runs on this machine, so that its published

@@ -26,6 +26,46 @@ pub const FORWARDS: &str = "io.swarmlab.forwards";
 /// where the host routes to the network.
 pub const DIRECT_API: &str = "io.swarmlab.api.direct";
 
+/// On everything one operation makes (a create, a node add, a node
+/// restart): that operation's own ID. Its rollback removes what carries it
+/// and nothing else: not what a concurrent create of the same name made,
+/// nor an object of someone else's that bears a name swarmlab would use.
+pub const RUN: &str = "io.swarmlab.run";
+
+/// The ID of one operation that makes objects; see [`RUN`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run(String);
+
+impl Run {
+    pub fn new() -> Self {
+        Run(crate::host::random_suffix())
+    }
+
+    /// Marks `labels` as this run's.
+    pub fn mark(&self, labels: &mut HashMap<String, String>) {
+        labels.insert(RUN.to_string(), self.0.clone());
+    }
+
+    /// Whether an object with `labels` was made by this run.
+    pub fn made(&self, labels: Option<&HashMap<String, String>>) -> bool {
+        labels.and_then(|l| l.get(RUN)) == Some(&self.0)
+    }
+
+    /// An engine list filter for this run's objects of `cluster`.
+    pub fn filter(&self, cluster: &ClusterName) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "label".to_string(),
+            vec![format!("{CLUSTER}={cluster}"), format!("{RUN}={}", self.0)],
+        )])
+    }
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Labels of a cluster-wide object (the network).
 pub fn cluster(cluster: &ClusterName) -> HashMap<String, String> {
     HashMap::from([(CLUSTER.to_string(), cluster.to_string())])
@@ -40,6 +80,14 @@ pub fn node(cluster: &ClusterName, node: NodeName) -> HashMap<String, String> {
     ])
 }
 
+/// Whether an object with `labels` is the container or volume of `node`
+/// of `cluster`.
+pub fn is_node_of(labels: &HashMap<String, String>, cluster: &ClusterName, node_name: NodeName) -> bool {
+    node(cluster, node_name)
+        .iter()
+        .all(|(key, value)| labels.get(key) == Some(value))
+}
+
 /// An engine list filter that selects one cluster's objects, or every
 /// swarmlab object when `cluster` is None.
 pub fn filter(cluster: Option<&ClusterName>) -> HashMap<String, Vec<String>> {
@@ -48,4 +96,28 @@ pub fn filter(cluster: Option<&ClusterName>) -> HashMap<String, Vec<String>> {
         None => CLUSTER.to_string(),
     };
     HashMap::from([("label".to_string(), vec![label])])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_knows_its_own_objects_only() {
+        let cluster = ClusterName::new("lab").unwrap();
+        let (mine, theirs) = (Run::new(), Run::new());
+        assert_ne!(mine, theirs);
+        let mut labels = node(&cluster, "worker-1".parse().unwrap());
+        assert!(!mine.made(Some(&labels)), "unmarked");
+        mine.mark(&mut labels);
+        assert!(mine.made(Some(&labels)));
+        assert!(!theirs.made(Some(&labels)));
+        assert!(!mine.made(None));
+        assert!(is_node_of(&labels, &cluster, "worker-1".parse().unwrap()));
+        assert!(!is_node_of(&labels, &cluster, "worker-2".parse().unwrap()));
+        assert!(!is_node_of(&HashMap::new(), &cluster, "worker-1".parse().unwrap()));
+        let filter = mine.filter(&cluster);
+        assert_eq!(filter["label"].len(), 2, "both the cluster and the run");
+        assert_eq!(filter["label"][0], "io.swarmlab.cluster=lab");
+    }
 }

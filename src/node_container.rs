@@ -54,6 +54,8 @@ pub struct NodePlan {
     pub cluster: ClusterName,
     pub node: NodeName,
     pub image: String,
+    /// The cluster network's ID: its name can be ambiguous for a moment,
+    /// while a concurrent create of the same name backs off.
     pub network: String,
     pub address: Ipv4Addr,
     /// Publish the engine API on 127.0.0.1 (always for managers: the docker
@@ -65,6 +67,8 @@ pub struct NodePlan {
     pub settings: NodeSettings,
     /// The engine API answers plain HTTP, without TLS (--insecure).
     pub insecure: bool,
+    /// The operation that makes the container and its volume.
+    pub run: labels::Run,
 }
 
 impl NodePlan {
@@ -262,6 +266,7 @@ fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Co
     host.memory = plan.settings.memory.map(|bytes| bytes as i64);
     host.nano_cpus = plan.settings.cpus.map(|cpus| (cpus * 1e9) as i64);
     let mut container_labels = labels::node(&plan.cluster, plan.node);
+    plan.run.mark(&mut container_labels);
     if plan.insecure {
         container_labels.insert(labels::API.into(), "plain".into());
     }
@@ -333,18 +338,37 @@ pub async fn launch(engine: &HostEngine, plan: &NodePlan, security: &Security, t
 /// Creates the node's volume and container, without starting it.
 pub async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Security, tls_env: &[String]) -> Result<()> {
     let name = plan.container();
+    let volume_name = plan.node.volume(&plan.cluster);
+    let mut volume_labels = labels::node(&plan.cluster, plan.node);
+    plan.run.mark(&mut volume_labels);
     let volume = VolumeCreateRequest {
-        name: Some(plan.node.volume(&plan.cluster)),
-        labels: Some(labels::node(&plan.cluster, plan.node)),
+        name: Some(volume_name.clone()),
+        labels: Some(volume_labels),
         ..Default::default()
     };
-    engine
+    // The engine hands back a volume that exists already instead of making
+    // one: a node must never mount (nor its rollback delete) a volume this
+    // operation did not make.
+    let volume = engine
         .docker
         .create_volume(volume)
         .await
         .with_context(|| format!("cannot create the volume of {name}"))?;
+    if !plan.run.made(Some(&volume.labels)) {
+        let whose = if volume.labels.contains_key(labels::CLUSTER) {
+            "made by another swarmlab operation"
+        } else {
+            "not swarmlab's"
+        };
+        return Err(Error::Other(format!(
+            "a volume named {volume_name} exists already ({whose}); swarmlab will not use it: remove it (docker volume rm {volume_name}) or choose another cluster name"
+        )));
+    }
     create(engine, plan, security.privileged(), tls_env).await
 }
+
+/// How long a start waits for a network name to be unambiguous again.
+const AMBIGUITY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts a prepared node container; where the engine refuses --privileged,
 /// makes it again with the explicit capability profile and starts that.
@@ -361,6 +385,13 @@ pub async fn start(engine: &HostEngine, plan: &NodePlan, security: &Security, tl
                 security.refuse_privileged();
                 remove(engine, &name).await?;
                 create(engine, plan, false, tls_env).await?;
+            }
+            // A concurrent create of the same name made a network of the
+            // same name after this one's claim (see cluster::create); it
+            // removes it at once, and until then the engine cannot tell
+            // which network a starting container means.
+            Err(e) if engine_message(&e).contains("is ambiguous") && began.elapsed() < AMBIGUITY_WAIT => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             Err(e) => return Err(start_error(plan, e)),
         }

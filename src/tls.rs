@@ -18,6 +18,7 @@ use rcgen::{
 };
 
 use crate::addressing::Ipv4Net;
+use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result};
 use crate::naming::ClusterName;
 
@@ -51,19 +52,54 @@ pub fn data_dir() -> Result<PathBuf> {
 #[derive(Debug, Clone)]
 pub struct ClusterTls {
     dir: PathBuf,
+    /// `dir` under the data directory.
+    relative: PathBuf,
 }
 
 impl ClusterTls {
-    fn dir_for(cluster: &ClusterName) -> Result<PathBuf> {
-        Ok(data_dir()?.join("clusters").join(cluster.as_str()))
+    /// `engines/<engine ID>/clusters/<cluster>` under the data directory:
+    /// clusters of the same name on different engines keep their own.
+    async fn relative_dir(engine: &HostEngine, cluster: &ClusterName) -> Result<PathBuf> {
+        let id: String = engine
+            .id()
+            .await?
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        Ok(Path::new("engines").join(id).join("clusters").join(cluster.as_str()))
+    }
+
+    async fn at(engine: &HostEngine, cluster: &ClusterName) -> Result<Self> {
+        let relative = Self::relative_dir(engine, cluster).await?;
+        Ok(ClusterTls {
+            dir: data_dir()?.join(&relative),
+            relative,
+        })
+    }
+
+    /// Where swarmlab kept it before it kept it per engine, for clusters
+    /// made then.
+    fn legacy(cluster: &ClusterName) -> Result<Self> {
+        let relative = Path::new("clusters").join(cluster.as_str());
+        Ok(ClusterTls {
+            dir: data_dir()?.join(&relative),
+            relative,
+        })
+    }
+
+    fn is_complete(&self) -> bool {
+        [CA_CERT, CLIENT_CERT, CLIENT_KEY]
+            .iter()
+            .all(|f| self.dir.join(f).is_file())
     }
 
     /// Makes fresh material for a new cluster, replacing any left over.
     /// The node engines' certificate is good for 127.0.0.1 (their published
     /// ports) and for every address of the cluster's `subnet` (reached
     /// directly where the host routes to it).
-    pub fn create(cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Self> {
-        let dir = Self::dir_for(cluster)?;
+    pub async fn create(engine: &HostEngine, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Self> {
+        let tls = Self::at(engine, cluster).await?;
+        let dir = tls.dir.clone();
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         restrict(&dir, 0o700)?;
@@ -77,30 +113,39 @@ impl ClusterTls {
                 restrict(&path, 0o600)?;
             }
         }
-        Ok(ClusterTls { dir })
+        Ok(tls)
     }
 
     /// The material of an existing cluster.
-    pub fn open(cluster: &ClusterName) -> Result<Self> {
-        let dir = Self::dir_for(cluster)?;
-        if ![CA_CERT, CLIENT_CERT, CLIENT_KEY].iter().all(|f| dir.join(f).is_file()) {
-            return Err(Error::Other(format!(
-                "the TLS certificates of cluster \"{cluster}\" are missing from {}: swarmlab cannot reach its nodes; delete the cluster and create it again",
-                dir.display()
-            )));
+    pub async fn open(engine: &HostEngine, cluster: &ClusterName) -> Result<Self> {
+        let tls = Self::at(engine, cluster).await?;
+        if tls.is_complete() {
+            return Ok(tls);
         }
-        Ok(ClusterTls { dir })
+        match Self::legacy(cluster)? {
+            legacy if legacy.is_complete() => Ok(legacy),
+            _ => Err(Error::Other(format!(
+                "the TLS certificates of cluster \"{cluster}\" are missing from {}: swarmlab cannot reach its nodes; delete the cluster and create it again",
+                tls.dir.display()
+            ))),
+        }
     }
 
     /// Removes the material of a cluster, if any.
-    pub fn remove(cluster: &ClusterName) -> Result<()> {
-        let dir = Self::dir_for(cluster)?;
-        match fs::remove_dir_all(&dir) {
+    pub async fn remove(engine: &HostEngine, cluster: &ClusterName) -> Result<()> {
+        let tls = Self::at(engine, cluster).await?;
+        let tls = if tls.dir.exists() { tls } else { Self::legacy(cluster)? };
+        match fs::remove_dir_all(&tls.dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("cannot remove {}", dir.display()))
+                Err(e).with_context(|| format!("cannot remove {}", tls.dir.display()))
             }
             _ => Ok(()),
         }
+    }
+
+    /// Where the material is, relative to the data directory.
+    pub fn relative_path(&self) -> &Path {
+        &self.relative
     }
 
     /// The client identity, as DOCKER_CERT_PATH wants it.
@@ -122,19 +167,15 @@ impl ClusterTls {
 
     /// Writes the client identity that [`ClusterTls::client_env`] passed
     /// into the data directory, and opens it.
-    pub fn install_from_env(cluster: &ClusterName) -> Result<Self> {
-        let dir = Self::dir_for(cluster)?;
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    pub async fn install_from_env(engine: &HostEngine, cluster: &ClusterName) -> Result<Self> {
+        let tls = Self::at(engine, cluster).await?;
+        let dir = &tls.dir;
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for (var, file) in ENV_VARS.into_iter().zip([CA_CERT, CLIENT_CERT, CLIENT_KEY]) {
             let pem = std::env::var(var).map_err(|_| Error::invalid(format!("{var} is not set")))?;
             fs::write(dir.join(file), format!("{pem}\n")).with_context(|| format!("cannot write {file}"))?;
         }
-        Self::open(cluster)
-    }
-
-    /// The CA certificate, for clients that take a CA bundle file.
-    pub fn ca_file(&self) -> std::path::PathBuf {
-        self.dir.join(CA_CERT)
+        Self::open(engine, cluster).await
     }
 
     fn env(&self, files: [&str; 3]) -> Result<Vec<String>> {

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{Test, TestCluster, home, host_docker, leftovers, stdout, unique};
+use crate::support::{Test, TestCluster, cert_dir, host_docker, leftovers, stdout, unique};
 
 fn cluster_file(name: &str, body: &str) -> std::path::PathBuf {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cluster-files");
@@ -172,7 +172,7 @@ fn the_engine_api_answers_only_its_owner() {
         .output()
         .unwrap();
     assert!(!gone.status.success(), "delete removes the context");
-    assert!(!home().join("clusters").join(&name).exists(), "and the certificates");
+    assert!(!cert_dir(&name).exists(), "and the certificates");
 }
 
 #[test]

@@ -21,11 +21,11 @@ fn invalid_names_and_counts_are_refused() {
         .run();
     Test::new()
         .args(["create", "--workers", "-1"])
-        .fails_with(2, "expected a whole number of nodes")
+        .fails_with(2, "expected a whole number")
         .run();
     Test::new()
         .args(["create", "--workers", "many"])
-        .fails_with(2, "expected a whole number of nodes")
+        .fails_with(2, "expected a whole number")
         .run();
     Test::new()
         .args(["create", "--managers", "10"])
@@ -44,6 +44,60 @@ fn invalid_names_and_counts_are_refused() {
         .args(["frobnicate"])
         .fails_with(2, "unrecognized subcommand")
         .run();
+}
+
+/// Numbers too big to make sense are refused when parsed, before anything
+/// is made: no deadline or node list is ever computed from them.
+#[test]
+fn durations_counts_and_ports_are_bounded() {
+    let name = unique("bounds");
+    let long = "is longer than the longest swarmlab waits";
+    let many = "is more than a cluster can hold";
+    for (args, expected) in [
+        (vec!["create", "--name", &name, "--wait", "99999999999h"], long),
+        (
+            vec!["create", "--name", &name, "--heartbeat", "0s"],
+            "too short for an interval",
+        ),
+        (vec!["demo", "--name", &name, "--workers", "4000000000"], many),
+        (vec!["demo", "--name", &name, "--port", "0"], "expected a port"),
+        (vec!["node", "add", "--name", &name, "--count", "4000000000"], many),
+        (vec!["wait", "--name", &name, "--timeout", "99999999999h"], long),
+        (
+            vec!["task", "kill", "--name", &name, "--count", "99999999999999999999"],
+            "expected a whole number",
+        ),
+        (
+            vec!["node", "crash", "worker-1", "--name", &name, "--timeout", "1000000d"],
+            long,
+        ),
+        (
+            vec!["ports", "serve", "--name", &name, "--interval", "0s"],
+            "too short for an interval",
+        ),
+    ] {
+        Test::new().args(&args).fails_with(2, expected).run();
+    }
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+}
+
+/// A cluster file that would open a node's engine API is refused with the
+/// file position, before anything is made.
+#[test]
+fn cluster_files_cannot_open_a_nodes_api() {
+    let name = unique("openapi");
+    let file = std::env::temp_dir().join(format!("{name}.toml"));
+    std::fs::write(
+        &file,
+        format!("name = \"{name}\"\n\n[role.worker]\ndockerd_args = [\"--host=tcp://0.0.0.0:2375\"]\n"),
+    )
+    .unwrap();
+    Test::new()
+        .args(["create", "--config", file.to_str().unwrap()])
+        .fails_with(2, ":4:1: dockerd_args may not contain \"--host=tcp://0.0.0.0:2375\"")
+        .run();
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+    std::fs::remove_file(file).unwrap();
 }
 
 #[test]

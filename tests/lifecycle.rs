@@ -4,7 +4,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::{Test, TestCluster, home, host_docker, image_exists, leftovers, stdout, swarmlab_command, unique};
+use crate::support::{
+    Test, TestCluster, cert_dir, host_docker, image_exists, leftovers, stdout, swarmlab_command, unique,
+};
 
 fn sorted_lines(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
@@ -130,7 +132,7 @@ fn default_cluster_is_a_normal_swarm_until_deleted() {
         .fails_with(4, "already exists")
         .run();
 
-    let cert_dir = home().join("clusters").join(&name);
+    let cert_dir = cert_dir(&name);
     assert!(cert_dir.is_dir());
     cluster.delete();
     assert_eq!(leftovers(&name), Vec::<String>::new());
@@ -242,7 +244,7 @@ fn a_failed_create_leaves_nothing_behind() {
         .stderr_has("rolling back")
         .run();
     assert_eq!(leftovers(&name), Vec::<String>::new());
-    assert!(!home().join("clusters").join(&name).exists());
+    assert!(!cert_dir(&name).exists());
 }
 
 #[test]
@@ -273,7 +275,18 @@ fn retain_keeps_a_failed_create_for_inspection() {
 
 #[test]
 fn an_interrupted_create_rolls_back() {
-    let name = unique("interrupted");
+    interrupt_a_create("INT");
+}
+
+/// The terminal going away (an ssh session dropped) is an interruption too.
+#[test]
+fn a_create_whose_terminal_hangs_up_rolls_back() {
+    interrupt_a_create("HUP");
+}
+
+#[track_caller]
+fn interrupt_a_create(signal: &str) {
+    let name = unique(&format!("sig{}", signal.to_lowercase()));
     let child = swarmlab_command()
         .args(["create", "--name", &name, "--workers", "3"])
         .stdout(Stdio::null())
@@ -286,13 +299,13 @@ fn an_interrupted_create_rolls_back() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(interrupted.success());
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert_eq!(output.status.code(), Some(130), "SIG{signal}: {stderr}");
     assert!(stderr.contains("rolling back"), "{stderr}");
     assert_eq!(leftovers(&name), Vec::<String>::new(), "{stderr}");
 }

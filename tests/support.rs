@@ -10,6 +10,25 @@ pub fn home() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("swarmlab-home")
 }
 
+/// Where swarmlab keeps a cluster's TLS material: per host engine, by the
+/// engine's ID.
+pub fn cert_dir(cluster: &str) -> PathBuf {
+    home()
+        .join("engines")
+        .join(engine_folder())
+        .join("clusters")
+        .join(cluster)
+}
+
+/// The host engine's ID as swarmlab names its folder.
+pub fn engine_folder() -> String {
+    host_docker(["info", "--format", "{{.ID}}"])
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 /// A cluster name unique to this test run, so that runs never collide.
 pub fn unique(name: &str) -> String {
     format!("t{}-{name}", std::process::id() % 100_000)

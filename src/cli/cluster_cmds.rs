@@ -10,7 +10,9 @@ use swarmlab::error::Result;
 use swarmlab::naming::{ClusterName, DEFAULT_CLUSTER};
 
 use super::output::{print_json, secs, shell_quote, table};
-use super::{ClusterArg, parse_count, parse_duration, progress};
+use swarmlab::input;
+
+use super::{ClusterArg, progress};
 
 pub const CREATE_EXAMPLES: &str = "\
 Examples:
@@ -28,25 +30,25 @@ pub struct CreateArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
     /// Number of manager nodes (3, 5 or 7 for a highly available swarm) [default: 1]
-    #[arg(long, value_parser = parse_count, value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, value_parser = input::count, value_name = "N", allow_negative_numbers = true)]
     managers: Option<u32>,
     /// Number of worker nodes [default: 3]
-    #[arg(long, value_parser = parse_count, value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, value_parser = input::count, value_name = "N", allow_negative_numbers = true)]
     workers: Option<u32>,
     /// Node image [env: SWARMLAB_NODE_IMAGE] [default: swarmlab/node:latest if built, else docker:dind]
     #[arg(long, value_name = "IMAGE")]
     image: Option<String>,
     /// Swarm dispatcher heartbeat, e.g. 1s (Swarm's default is 5s)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = input::interval, value_name = "DURATION")]
     heartbeat: Option<Duration>,
     /// How long to wait for every node to be Ready [default: 2m]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = input::duration, value_name = "DURATION")]
     wait: Option<Duration>,
     /// Keep what was created when creation fails or is interrupted
     #[arg(long)]
     retain: bool,
     /// Fixed host port (on 127.0.0.1) for the first manager's engine API [default: any free port]
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", value_parser = input::port)]
     api_port: Option<u16>,
     /// Serve the nodes' engine APIs without TLS: anyone on this machine can use them
     #[arg(long)]
@@ -108,23 +110,25 @@ pub async fn create(args: CreateArgs) -> Result<()> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM; a second Ctrl-C during the rollback exits at once.
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP (the terminal went away); a
+/// second Ctrl-C during the rollback exits at once.
 async fn interrupted() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let term = async {
-            match term.as_mut() {
-                Some(term) => {
-                    term.recv().await;
-                }
-                None => std::future::pending().await,
+        let mut others: Vec<_> = [SignalKind::terminate(), SignalKind::hangup()]
+            .into_iter()
+            .filter_map(|kind| signal(kind).ok())
+            .collect();
+        let any_other = async {
+            if others.is_empty() {
+                std::future::pending::<()>().await;
             }
+            futures_util::future::select_all(others.iter_mut().map(|s| Box::pin(s.recv()))).await;
         };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
-            () = term => {},
+            _ = any_other => {},
         }
     }
     #[cfg(not(unix))]

@@ -9,7 +9,9 @@ use swarmlab::error::Result;
 use swarmlab::naming::ClusterName;
 
 use super::output::{print_json, table};
-use super::{parse_count, parse_duration, progress};
+use swarmlab::input;
+
+use super::progress;
 
 #[derive(Args)]
 #[command(
@@ -20,13 +22,13 @@ pub struct DemoArgs {
     #[arg(long, default_value = "demo")]
     name: String,
     /// Number of worker nodes
-    #[arg(long, default_value = "3", value_parser = parse_count)]
+    #[arg(long, default_value = "3", value_parser = input::count)]
     workers: u32,
     /// Host port of the quotes service
-    #[arg(long, default_value = "8080")]
+    #[arg(long, default_value = "8080", value_parser = input::port)]
     port: u16,
     /// Swarm heartbeat: how soon a crashed node is noticed
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = input::interval)]
     heartbeat: Duration,
     /// Keep the cluster at the end
     #[arg(long)]

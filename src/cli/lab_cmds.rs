@@ -11,7 +11,9 @@ use swarmlab::error::Result;
 use swarmlab::rebalance;
 
 use super::output::{print_json, secs, table};
-use super::{ClusterArg, parse_duration, progress};
+use swarmlab::input;
+
+use super::{ClusterArg, progress};
 
 #[derive(Subcommand)]
 pub enum TaskCommand {
@@ -29,10 +31,10 @@ pub enum TaskCommand {
         #[arg(long)]
         node: Option<String>,
         /// At most this many tasks [default: every matching task]
-        #[arg(long)]
-        count: Option<usize>,
+        #[arg(long, value_parser = input::count)]
+        count: Option<u32>,
         /// How long to wait for the replacements
-        #[arg(long, default_value = "2m", value_parser = parse_duration)]
+        #[arg(long, default_value = "2m", value_parser = input::duration)]
         timeout: Duration,
         /// Print JSON: {killed: [{task, node}], replaced_after: {secs, nanos}}
         #[arg(long)]
@@ -74,7 +76,7 @@ pub struct WaitArgs {
     #[command(flatten)]
     cluster: ClusterArg,
     /// Give up after this long (exit code 8, saying what is missing)
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = input::duration)]
     timeout: Duration,
 }
 
@@ -102,7 +104,7 @@ pub struct RebalanceArgs {
     services: Vec<String>,
     #[command(flatten)]
     cluster: ClusterArg,
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = input::duration)]
     timeout: Duration,
     /// Print JSON: {services: [{service, before, after, moved}], elapsed}
     #[arg(long)]
@@ -144,7 +146,7 @@ pub struct PowerArgs {
     #[command(flatten)]
     cluster: ClusterArg,
     /// How long `start` waits for the swarm to be whole again
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = input::duration)]
     timeout: Duration,
 }
 

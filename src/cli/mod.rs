@@ -14,8 +14,6 @@ mod progress;
 mod top_cmd;
 mod viz_cmd;
 
-use std::time::Duration;
-
 use clap::{Args, Parser, Subcommand, error::ErrorKind};
 use swarmlab::error::{Error, Result};
 use swarmlab::naming::{ClusterName, DEFAULT_CLUSTER};
@@ -215,15 +213,4 @@ pub fn install_panic_hook() {
             swarmlab::error::one_line(&message)
         );
     }));
-}
-
-/// Parses a node count with a message that says what is expected.
-pub fn parse_count(text: &str) -> std::result::Result<u32, String> {
-    text.parse::<u32>()
-        .map_err(|_| format!("expected a whole number of nodes (0 or more), got {text:?}"))
-}
-
-/// Parses a duration such as `1s`, `500ms` or `2m`.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|_| format!("expected a duration such as 1s, 500ms or 2m, got {text:?}"))
 }

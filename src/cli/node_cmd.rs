@@ -11,7 +11,9 @@ use swarmlab::nodes::{self, Timings};
 
 use super::cluster_cmds::{plural, print_nodes};
 use super::output::{print_json, secs};
-use super::{ClusterArg, parse_count, parse_duration, progress};
+use swarmlab::input;
+
+use super::{ClusterArg, progress};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -42,7 +44,7 @@ pub enum NodeCommand {
         #[arg(long, default_value = "worker", value_parser = parse_role)]
         role: Role,
         /// How many
-        #[arg(long, default_value = "1", value_parser = parse_count)]
+        #[arg(long, default_value = "1", value_parser = input::count)]
         count: u32,
     },
     /// Remove a node: drained and demoted first unless --force; it leaves the swarm and its container goes
@@ -86,7 +88,7 @@ pub struct TimedNodeArgs {
     #[command(flatten)]
     cluster: ClusterArg,
     /// How long to wait for the swarm at each stage
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = input::duration)]
     timeout: Duration,
     /// Print the timings as JSON: [[stage, seconds], ...]
     #[arg(long)]

@@ -35,7 +35,7 @@ enum PortsAction {
         #[command(flatten)]
         cluster: ClusterArg,
         /// How often to read the swarm
-        #[arg(long, default_value = "1s", value_parser = super::parse_duration)]
+        #[arg(long, default_value = "1s", value_parser = swarmlab::input::interval)]
         interval: Duration,
     },
 }
@@ -48,7 +48,7 @@ pub async fn run(args: PortsArgs) -> Result<()> {
     let engine = HostEngine::connect().await?;
     let cluster = Cluster::open(&engine, &name).await?;
     // Repairs a forwarder that was removed or stopped behind swarmlab's back.
-    container::ensure(&engine, &name, cluster.tls()).await?;
+    container::ensure(&engine, &name, cluster.tls(), &swarmlab::labels::Run::new()).await?;
     // A forwarder that has just started writes its first status within a second or so.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let status = loop {
@@ -100,10 +100,10 @@ pub async fn run(args: PortsArgs) -> Result<()> {
 
 async fn serve(cluster: ClusterArg, interval: Duration) -> Result<()> {
     let name = cluster.cluster()?;
-    if std::env::var_os("SWARMLAB_TLS_KEY").is_some() {
-        ClusterTls::install_from_env(&name)?;
-    }
     let engine = HostEngine::connect().await?;
+    if std::env::var_os("SWARMLAB_TLS_KEY").is_some() {
+        ClusterTls::install_from_env(&engine, &name).await?;
+    }
     let stop = async {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {

@@ -6,10 +6,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
+use bollard::query_parameters::ListNetworksOptionsBuilder;
 use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +21,7 @@ use crate::config::{Forward, Settings};
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message};
 use crate::images;
-use crate::labels;
+use crate::labels::{self, Run};
 use crate::naming::{self, ClusterName, NodeName, Role};
 use crate::node_container::{self, NodePlan};
 use crate::node_image;
@@ -100,7 +102,11 @@ pub async fn create(
         return Err(Error::ClusterExists(options.name.to_string()));
     }
     let cancel = CancellationToken::new();
-    let work = bring_up(engine, options, progress, cancel.clone());
+    let run = Run::new();
+    // Set once this run holds the name (its network won): from then on the
+    // TLS folder of that name is this run's too.
+    let claimed = AtomicBool::new(false);
+    let work = bring_up(engine, options, progress, cancel.clone(), &run, &claimed);
     tokio::pin!(work);
     let outcome = tokio::select! {
         outcome = &mut work => outcome,
@@ -120,7 +126,11 @@ pub async fn create(
             ));
         } else {
             progress.note("rolling back: removing what was created");
-            if let Err(cleanup) = delete::remove_everything(engine, &options.name).await {
+            let mut cleanup = delete::remove_run(engine, &options.name, &run).await.map(drop);
+            if claimed.load(Ordering::SeqCst) {
+                cleanup = cleanup.and(ClusterTls::remove(engine, &options.name).await);
+            }
+            if let Err(cleanup) = cleanup {
                 progress.note(&format!("rollback incomplete: {cleanup}"));
             }
         }
@@ -133,20 +143,27 @@ async fn bring_up(
     options: &CreateOptions,
     progress: &dyn Progress,
     cancel: CancellationToken,
+    run: &Run,
+    claimed: &AtomicBool,
 ) -> Result<Created> {
     let started = Instant::now();
     let name = &options.name;
+    let mut labels = network_labels(options);
+    run.mark(&mut labels);
     // Both run to the end even when one fails: a network whose creation
     // was abandoned mid-request could outlive the rollback.
     let (image, network) = tokio::join!(
         node_image::resolve(engine, options.image.as_deref(), progress),
-        create_network(engine, name, network_labels(options)),
+        create_network(engine, name, labels),
     );
-    let (image, (subnet, network_id)) = (image?, network?);
-    let tls = ClusterTls::create(name, &subnet)?;
+    let (subnet, network_id) = network?;
+    claim(engine, name, &network_id).await?;
+    claimed.store(true, Ordering::SeqCst);
+    let image = image?;
+    let tls = ClusterTls::create(engine, name, &subnet).await?;
     let direct_api = engine.is_local() && node_container::bridge_is_here(&network_id);
     tracing::debug!(elapsed = ?started.elapsed(), "image, network and certificates ready");
-    let launcher = Launcher::new(engine, &tls, progress, started + options.wait, cancel)?;
+    let launcher = Launcher::new(engine, &tls, progress, started + options.wait, cancel, run.clone())?;
 
     let nodes: Vec<NodeName> = (1..=options.managers)
         .map(|i| NodeName::new(Role::Manager, i))
@@ -165,12 +182,13 @@ async fn bring_up(
             cluster: name.clone(),
             node,
             image: image.clone(),
-            network: name.network(),
+            network: network_id.clone(),
             address: addressing::node_address(&subnet, node),
             publish_api: node.role == Role::Manager || !direct_api,
             api_port: options.api_port.filter(|_| node == first_manager),
             settings: options.settings.for_node(node),
             insecure: options.insecure,
+            run: run.clone(),
         };
         let (launcher, tokens_tx, mut tokens_rx, manager_joins) =
             (&launcher, &tokens_tx, tokens_rx.clone(), &manager_joins);
@@ -240,7 +258,7 @@ async fn bring_up(
         launcher
             .unless_cancelled(async { Ok(all_launched.wait_for(|launched| *launched == nodes.len()).await.is_ok()) })
             .await?;
-        ports::container::ensure(engine, name, &tls).await
+        ports::container::ensure(engine, name, &tls, run).await
     };
     let (engines, forwarder) = tokio::join!(launcher.all(nodes.iter().map(|&node| bring_up_node(node))), forwarder);
     let engines = engines?;
@@ -316,6 +334,44 @@ fn network_labels(options: &CreateOptions) -> HashMap<String, String> {
     network
 }
 
+/// Makes sure this run is the only one creating a cluster of this name.
+/// Engines before 25 let two networks share a name, so two creates of one
+/// name at once each make theirs: the older network wins, and the run that
+/// made the other gives way before it makes anything else. The winner
+/// waits until the other network is gone: while two share the name, the
+/// engine refuses to start a container on either.
+async fn claim(engine: &HostEngine, cluster: &ClusterName, network_id: &str) -> Result<()> {
+    const GIVE_WAY: Duration = Duration::from_secs(10);
+    let deadline = Instant::now() + GIVE_WAY;
+    let options = ListNetworksOptionsBuilder::new()
+        .filters(&labels::filter(Some(cluster)))
+        .build();
+    let age = |created: Option<&str>| created.and_then(|c| humantime::parse_rfc3339_weak(c).ok());
+    loop {
+        let networks = engine
+            .docker
+            .list_networks(Some(options.clone()))
+            .await
+            .context("cannot list networks")?;
+        let oldest = networks
+            .iter()
+            .min_by_key(|n| (age(n.created.as_deref()), n.id.clone()))
+            .and_then(|n| n.id.as_deref());
+        match oldest {
+            Some(oldest) if oldest != network_id => return Err(Error::ClusterExists(cluster.to_string())),
+            _ if networks.len() <= 1 => return Ok(()),
+            _ if Instant::now() >= deadline => {
+                return Err(Error::Timeout {
+                    what: format!("another network named {} to go", cluster.network()),
+                    after: GIVE_WAY,
+                    hint: format!("`docker network ls --filter name={}` shows them", cluster.network()),
+                });
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// Creates the cluster's bridge network on the first free subnet of the
 /// pool; returns the subnet and the network's ID.
 async fn create_network(
@@ -355,6 +411,10 @@ async fn create_network(
             Ok(created) => return Ok((subnet, created.id)),
             // Another network took it since we listed them: try the next.
             Err(e) if engine_message(&e).contains("overlap") => continue,
+            // Engines from 25 on refuse a second network of the same name.
+            Err(e) if engine_message(&e).contains("already exists") => {
+                return Err(Error::ClusterExists(cluster.to_string()));
+            }
             Err(e) => return Err(e).context("cannot create the cluster network"),
         }
     }

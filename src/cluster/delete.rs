@@ -1,6 +1,7 @@
 //! Deleting a cluster: everything that carries its label goes, then its TLS
 //! material.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::query_parameters::{
@@ -11,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_not_found};
-use crate::labels;
+use crate::labels::{self, Run};
 use crate::naming::ClusterName;
 use crate::node_container;
 use crate::tls::ClusterTls;
@@ -44,15 +45,29 @@ pub async fn delete_all(engine: &HostEngine) -> Result<Vec<(ClusterName, Deleted
     try_join_all(deletions).await
 }
 
-/// Removes whatever carries the cluster's label, missing pieces included:
-/// also the rollback of a failed create.
+/// Removes whatever carries the cluster's label, missing pieces included,
+/// and its TLS material.
 pub(crate) async fn remove_everything(engine: &HostEngine, name: &ClusterName) -> Result<Deleted> {
+    let deleted = remove_labelled(engine, &labels::filter(Some(name))).await?;
+    ClusterTls::remove(engine, name).await?;
+    crate::context::remove(name);
+    Ok(deleted)
+}
+
+/// The rollback of an operation that failed or was interrupted: removes
+/// what it made (what carries its run label) and nothing else.
+pub(crate) async fn remove_run(engine: &HostEngine, name: &ClusterName, run: &Run) -> Result<Deleted> {
+    remove_labelled(engine, &run.filter(name)).await
+}
+
+/// Removes the containers, then the volumes, then the networks that match
+/// an engine label `filter`.
+async fn remove_labelled(engine: &HostEngine, filter: &HashMap<String, Vec<String>>) -> Result<Deleted> {
     let started = Instant::now();
-    let filter = labels::filter(Some(name));
 
     // Every container with the label: nodes, the port forwarder, and any
     // container a failed create left half-made.
-    let options = ListContainersOptionsBuilder::new().all(true).filters(&filter).build();
+    let options = ListContainersOptionsBuilder::new().all(true).filters(filter).build();
     let containers: Vec<String> = engine
         .docker
         .list_containers(Some(options))
@@ -65,7 +80,7 @@ pub(crate) async fn remove_everything(engine: &HostEngine, name: &ClusterName) -
 
     let volumes = engine
         .docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filter).build()))
+        .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(filter).build()))
         .await
         .context("cannot list volumes")?
         .volumes
@@ -81,7 +96,7 @@ pub(crate) async fn remove_everything(engine: &HostEngine, name: &ClusterName) -
 
     let networks = engine
         .docker
-        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filter).build()))
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(filter).build()))
         .await
         .context("cannot list networks")?;
     for network in &networks {
@@ -93,8 +108,6 @@ pub(crate) async fn remove_everything(engine: &HostEngine, name: &ClusterName) -
         .await?;
     }
 
-    ClusterTls::remove(name)?;
-    crate::context::remove(name);
     Ok(Deleted {
         containers: containers.len(),
         volumes: volumes.len(),

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::{self, HostEngine};
 use crate::error::{Error, Result};
+use crate::labels::Run;
 use crate::node_container::{self, NodePlan, Security};
 use crate::progress::Progress;
 use crate::tls::ClusterTls;
@@ -27,6 +28,8 @@ pub(crate) struct Launcher<'a> {
     pub progress: &'a dyn Progress,
     pub deadline: Instant,
     pub cancel: CancellationToken,
+    /// The operation's ID: what it makes carries it (see [`crate::labels::RUN`]).
+    pub run: Run,
 }
 
 impl<'a> Launcher<'a> {
@@ -36,6 +39,7 @@ impl<'a> Launcher<'a> {
         progress: &'a dyn Progress,
         deadline: Instant,
         cancel: CancellationToken,
+        run: Run,
     ) -> Result<Self> {
         Ok(Launcher {
             engine,
@@ -45,6 +49,7 @@ impl<'a> Launcher<'a> {
             progress,
             deadline,
             cancel,
+            run,
         })
     }
 
@@ -52,6 +57,13 @@ impl<'a> Launcher<'a> {
     pub async fn launch(&self, plan: &NodePlan) -> Result<()> {
         self.prepare(plan).await?;
         self.start(plan).await
+    }
+
+    /// Removes what this operation made of `cluster`: its rollback.
+    pub async fn roll_back(&self, cluster: &crate::naming::ClusterName) -> Result<()> {
+        super::delete::remove_run(self.engine, cluster, &self.run)
+            .await
+            .map(drop)
     }
 
     /// Creates the node's container without starting it.

@@ -187,7 +187,7 @@ impl Cluster {
             engine: engine.clone(),
             name: name.clone(),
             nodes,
-            tls: ClusterTls::open(name)?,
+            tls: ClusterTls::open(engine, name).await?,
         })
     }
 
@@ -288,10 +288,12 @@ impl Cluster {
             .ok_or_else(|| Error::Other(format!("cluster {} has no node to take the image from", self.name)))
     }
 
-    /// How the container of `node` is (or would be) made: with the settings
-    /// its container had, else those of its role when the cluster was made.
-    pub async fn plan(&self, node: NodeName) -> Result<crate::node_container::NodePlan> {
+    /// How the container of `node` is (or would be) made by operation
+    /// `run`: with the settings its container had, else those of its role
+    /// when the cluster was made.
+    pub async fn plan(&self, node: NodeName, run: &labels::Run) -> Result<crate::node_container::NodePlan> {
         let network = self.network().await?;
+        let network_id = network.id.clone().unwrap_or_else(|| self.name.network());
         let publish_api = node.role == Role::Manager || !crate::node_container::direct_api(&self.engine, &network);
         let subnet: crate::addressing::Ipv4Net = network
             .ipam
@@ -315,11 +317,12 @@ impl Cluster {
             cluster: self.name.clone(),
             node,
             image: self.node_image()?,
-            network: self.name.network(),
+            network: network_id,
             address: crate::addressing::node_address(&subnet, node),
             publish_api,
             api_port: None,
             insecure: self.nodes.iter().any(|n| n.insecure),
+            run: run.clone(),
         })
     }
 
@@ -343,5 +346,12 @@ pub(crate) fn launcher_for<'a>(
     deadline: tokio::time::Instant,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<Launcher<'a>> {
-    Launcher::new(&cluster.engine, &cluster.tls, progress, deadline, cancel)
+    Launcher::new(
+        &cluster.engine,
+        &cluster.tls,
+        progress,
+        deadline,
+        cancel,
+        labels::Run::new(),
+    )
 }

@@ -118,7 +118,7 @@ async fn swarm_nodes(engine: &HostEngine, name: &ClusterName, nodes: Vec<NodeCon
         engine: engine.clone(),
         name: name.clone(),
         nodes,
-        tls: crate::tls::ClusterTls::open(name).ok()?,
+        tls: crate::tls::ClusterTls::open(engine, name).await.ok()?,
     };
     let (_, manager) = cluster.any_manager().await.ok()?;
     let listed = manager.list_nodes(None).await.ok()?;

@@ -117,11 +117,30 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
             cluster.name
         )));
     }
+    // A container of someone else's under the node's name would make the
+    // new one fail after the old one's traces are gone: refuse first.
+    let name = node.container(&cluster.name);
+    if known.is_none()
+        && let Ok(other) = cluster.engine.docker.inspect_container(&name, None).await
+    {
+        let labels = other.config.and_then(|c| c.labels).unwrap_or_default();
+        if !crate::labels::is_node_of(&labels, &cluster.name, node) {
+            return Err(Error::Other(format!(
+                "a container named {name} already exists and is not a node of cluster {}; swarmlab leaves it alone: rename or remove it (docker rm -f {name}), then restart {hostname} again",
+                cluster.name
+            )));
+        }
+    }
     let role = role_in_swarm.unwrap_or(node.role);
     let started = Instant::now();
     let mut timings = Timings::default();
     progress.step(hostname, "removing what is left of it");
-    node_container::remove(&cluster.engine, &node.container(&cluster.name)).await?;
+    // Only the cluster's own container (listed by its labels) goes: a
+    // container of someone else's under the same name stays, and the new
+    // one's creation then fails with a clear message.
+    if let Some(known) = known {
+        node_container::remove(&cluster.engine, &known.id).await?;
+    }
     remove_volume(cluster, node).await?;
     let (manager_node, manager) = cluster.any_manager_but(hostname).await?;
     for entry in swarm_entries(&manager, hostname).await? {
@@ -133,20 +152,27 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
     timings.mark("stale entry removed", started);
 
     let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new())?;
-    let plan = cluster.plan(node).await?;
-    launcher.launch(&plan).await?;
-    let docker = launcher.wait_engine(&plan).await?;
-    progress.step(hostname, "joining the swarm");
-    let tokens = swarm::join_tokens(&manager).await?;
-    let token = if role == Role::Manager {
-        &tokens.manager
-    } else {
-        &tokens.worker
+    let plan = cluster.plan(node, &launcher.run).await?;
+    let rejoin = async {
+        launcher.launch(&plan).await?;
+        let docker = launcher.wait_engine(&plan).await?;
+        progress.step(hostname, "joining the swarm");
+        let tokens = swarm::join_tokens(&manager).await?;
+        let token = if role == Role::Manager {
+            &tokens.manager
+        } else {
+            &tokens.worker
+        };
+        let manager_address = manager_node
+            .address
+            .ok_or_else(|| Error::Other("the manager has no address".into()))?;
+        swarm::join(&docker, plan.address, manager_address, token).await
     };
-    let manager_address = manager_node
-        .address
-        .ok_or_else(|| Error::Other("the manager has no address".into()))?;
-    swarm::join(&docker, plan.address, manager_address, token).await?;
+    if let Err(error) = rejoin.await {
+        // What this restart made goes; `node restart` can be run again.
+        let _ = launcher.roll_back(&cluster.name).await;
+        return Err(error);
+    }
     let hostnames = std::iter::once(hostname.to_string()).collect();
     swarm::wait_ready(&manager, &hostnames, started + timeout, timeout).await?;
     swarm::label_node(&manager, hostname, &plan.settings.labels).await?;

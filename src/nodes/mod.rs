@@ -161,7 +161,7 @@ pub async fn add(
     let joins = nodes.iter().map(|&node| {
         let (launcher, tokens) = (&launcher, &tokens);
         async move {
-            let plan = cluster.plan(node).await?;
+            let plan = cluster.plan(node, &launcher.run).await?;
             launcher.launch(&plan).await?;
             let docker = launcher.wait_engine(&plan).await?;
             launcher.progress.step(&node.hostname(), "joining the swarm");
@@ -171,40 +171,30 @@ pub async fn add(
                 &tokens.worker
             };
             swarm::join(&docker, plan.address, manager_address, token).await?;
-            Ok(node.hostname())
+            Ok(plan)
         }
     });
-    let added = launcher.all(joins).await;
-    let added = match added {
-        Ok(added) => added,
+    let plans = match launcher.all(joins).await {
+        Ok(plans) => plans,
         Err(error) => {
-            // Leave nothing half-made behind.
-            for node in &nodes {
-                let _ = node_container::remove(&cluster.engine, &node.container(&cluster.name)).await;
-                let _ = remove_volume(cluster, *node).await;
-            }
+            // Leave nothing half-made behind, and only what this add made.
+            let _ = launcher.roll_back(&cluster.name).await;
             return Err(error);
         }
     };
+    let added: Vec<String> = plans.iter().map(|plan| plan.node.hostname()).collect();
     let hostnames = added.iter().cloned().collect();
     swarm::wait_ready(&manager, &hostnames, started + DEFAULT_TIMEOUT, DEFAULT_TIMEOUT).await?;
-    for node in &nodes {
-        label_as_planned(cluster, &manager, *node).await?;
+    for plan in &plans {
+        if !plan.settings.labels.is_empty() {
+            swarm::label_node(&manager, &plan.node.hostname(), &plan.settings.labels).await?;
+        }
     }
     give_images(cluster, &added, progress).await?;
     for host in &added {
         progress.done(host, "ready");
     }
     Ok((added, started.elapsed()))
-}
-
-/// Gives a new node the swarm labels its settings ask for.
-async fn label_as_planned(cluster: &Cluster, manager: &Docker, node: NodeName) -> Result<()> {
-    let plan = cluster.plan(node).await?;
-    if plan.settings.labels.is_empty() {
-        return Ok(());
-    }
-    swarm::label_node(manager, &node.hostname(), &plan.settings.labels).await
 }
 
 fn limit(role: Role) -> u32 {
@@ -300,8 +290,18 @@ async fn delete_entry(manager: &Docker, entry: &Node) -> Result<()> {
     }
 }
 
+/// Removes the volume of `node`, if it is that node's: a volume of the
+/// same name that the cluster did not make is left alone.
 async fn remove_volume(cluster: &Cluster, node: NodeName) -> Result<()> {
     let volume = node.volume(&cluster.name);
+    let owned = match cluster.engine.docker.inspect_volume(&volume).await {
+        Ok(found) => crate::labels::is_node_of(&found.labels, &cluster.name, node),
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect volume {volume}")),
+    };
+    if !owned {
+        return Ok(());
+    }
     let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::new()
         .force(true)
         .build();

@@ -14,13 +14,15 @@ use futures_util::TryStreamExt;
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_not_found};
 use crate::images;
-use crate::labels;
+use crate::labels::{self, Run};
 use crate::naming::ClusterName;
 use crate::tls::ClusterTls;
 
 use super::{ForwarderStatus, STATUS_PATH};
 
 const IMAGE_REPO: &str = "swarmlab/ports";
+/// The forwarder's `io.swarmlab.role`.
+const FORWARDER_ROLE: &str = "ports";
 /// Marks forwarder images, whatever their tag.
 const PORTS_IMAGE_LABEL: &str = "io.swarmlab.ports=1";
 const BINARY: &str = "/swarmlab";
@@ -31,10 +33,16 @@ pub fn container_name(cluster: &ClusterName) -> String {
     format!("{cluster}-ports")
 }
 
-/// Starts the cluster's forwarder unless it runs already.
-pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls) -> Result<()> {
+/// Starts the cluster's forwarder unless it runs already; a forwarder made
+/// here carries `run`'s label.
+pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls, run: &Run) -> Result<()> {
     let name = container_name(cluster);
     match engine.docker.inspect_container(&name, None).await {
+        Ok(info) if !is_forwarder_of(info.config.as_ref().and_then(|c| c.labels.as_ref()), cluster) => {
+            return Err(Error::Other(format!(
+                "a container named {name} exists and is not the port forwarder of cluster {cluster}; swarmlab leaves it alone: rename or remove it (docker rm -f {name}), then run `swarmlab ports --name {cluster}`"
+            )));
+        }
         Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => return Ok(()),
         Ok(_) => {}
         Err(e) if is_not_found(&e) => {
@@ -42,7 +50,7 @@ pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls
             let options = CreateContainerOptionsBuilder::new().name(&name).build();
             engine
                 .docker
-                .create_container(Some(options), config(engine, cluster, tls, &image)?)
+                .create_container(Some(options), config(engine, cluster, tls, &image, run)?)
                 .await
                 .with_context(|| format!("cannot create the port forwarder {name}"))?;
         }
@@ -55,19 +63,34 @@ pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls
         .with_context(|| format!("cannot start the port forwarder {name}"))
 }
 
-fn config(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls, image: &str) -> Result<ContainerCreateBody> {
+fn is_forwarder_of(labels: Option<&HashMap<String, String>>, cluster: &ClusterName) -> bool {
+    labels.is_some_and(|l| {
+        l.get(labels::CLUSTER).map(String::as_str) == Some(cluster.as_str())
+            && l.get(labels::ROLE).map(String::as_str) == Some(FORWARDER_ROLE)
+    })
+}
+
+fn config(
+    engine: &HostEngine,
+    cluster: &ClusterName,
+    tls: &ClusterTls,
+    image: &str,
+    run: &Run,
+) -> Result<ContainerCreateBody> {
     let mut env = tls.client_env()?;
     env.push(format!("SWARMLAB_HOME={HOME}"));
     env.push("SWARMLAB_DOCKER_HOST=unix:///var/run/docker.sock".into());
     // The only CA the forwarder trusts: its cluster's (the image has no others).
-    env.push(format!("SSL_CERT_FILE={HOME}/clusters/{cluster}/ca.pem"));
+    let ca = Path::new(HOME).join(tls.relative_path()).join("ca.pem");
+    env.push(format!("SSL_CERT_FILE={}", ca.display()));
     let socket = engine
         .address
         .strip_prefix("unix://")
         .unwrap_or("/var/run/docker.sock")
         .to_string();
     let mut container_labels = labels::cluster(cluster);
-    container_labels.insert(labels::ROLE.into(), "ports".into());
+    container_labels.insert(labels::ROLE.into(), FORWARDER_ROLE.into());
+    run.mark(&mut container_labels);
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),
         entrypoint: Some(vec![BINARY.into()]),

@@ -1,0 +1,174 @@
+//! swarmlab never touches what it did not make: names it would use that
+//! belong to someone else, a cluster another run is creating, another
+//! engine's certificates.
+
+use std::process::Stdio;
+
+use crate::support::{Test, TestCluster, cert_dir, home, host_docker, leftovers, stdout, swarmlab_command, unique};
+
+/// Whether the host engine has a container or volume of that name.
+fn container_exists(name: &str) -> bool {
+    !host_docker(["ps", "-aq", "--filter", &format!("name=^{name}$")])
+        .trim()
+        .is_empty()
+}
+
+fn volume_exists(name: &str) -> bool {
+    !host_docker(["volume", "ls", "-q", "--filter", &format!("name=^{name}$")])
+        .trim()
+        .is_empty()
+}
+
+/// A container of the user's own, made and never started: a name only.
+fn users_container(name: &str) {
+    host_docker(["create", "--name", name, "swarmlab/quotes:latest"]);
+}
+
+#[test]
+fn the_demo_refuses_an_existing_cluster_and_leaves_it_as_it_was() {
+    let cluster = TestCluster::create("mine", &["--workers", "1"]);
+    Test::new()
+        .args(["demo", "--name", &cluster.name])
+        .fails_with(4, "already exists")
+        .run();
+    let listed: serde_json::Value = serde_json::from_slice(&Test::new().args(["ls", "--json"]).run().stdout).unwrap();
+    let mine = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == cluster.name.as_str())
+        .expect("the cluster is still there");
+    assert_eq!(mine["status"], "running", "{mine}");
+    assert!(cert_dir(&cluster.name).is_dir(), "and so are its certificates");
+    cluster.delete();
+}
+
+#[test]
+fn a_volume_of_someone_elses_is_neither_mounted_nor_removed() {
+    let name = unique("uservol");
+    let volume = format!("{name}-worker-1");
+    host_docker(["volume", "create", &volume]);
+    Test::new()
+        .args(["create", "--name", &name, "--workers", "1"])
+        .fails_with(1, "swarmlab will not use it")
+        .run();
+    assert!(volume_exists(&volume), "the user's volume stays");
+    assert_eq!(leftovers(&name), Vec::<String>::new(), "the rollback removed the rest");
+    host_docker(["volume", "rm", &volume]);
+}
+
+#[test]
+fn node_add_restart_and_ports_leave_containers_of_the_same_name_alone() {
+    let cluster = TestCluster::create("usernames", &["--workers", "1"]);
+    let name = cluster.name.clone();
+
+    // node add: worker-2's name is taken; the add fails and rolls back its
+    // own volume, not the user's container.
+    let taken = format!("{name}-worker-2");
+    users_container(&taken);
+    Test::new()
+        .args(["node", "add", "--name", &name])
+        .fails_with(1, "already exists")
+        .run();
+    assert!(container_exists(&taken), "the user's container stays");
+    assert!(!volume_exists(&taken), "the add's own volume went");
+    host_docker(["rm", &taken]);
+
+    // node restart of a node whose container is gone while a container of
+    // the user's has taken its name.
+    let worker = format!("{name}-worker-1");
+    host_docker(["rm", "-f", &worker]);
+    users_container(&worker);
+    Test::new()
+        .args(["node", "restart", "worker-1", "--name", &name])
+        .fails_with(1, "already exists")
+        .run();
+    assert!(container_exists(&worker), "the user's container stays");
+    host_docker(["rm", &worker]);
+    Test::new()
+        .args(["node", "restart", "worker-1", "--name", &name])
+        .stdout_has("worker-1")
+        .run();
+
+    // The forwarder's name taken by a container of the user's.
+    let forwarder = format!("{name}-ports");
+    host_docker(["rm", "-f", &forwarder]);
+    users_container(&forwarder);
+    Test::new()
+        .args(["ports", "--name", &name])
+        .fails_with(1, "is not the port forwarder")
+        .run();
+    let labels = host_docker(["inspect", "-f", "{{json .Config.Labels}}", &forwarder]);
+    assert!(!labels.contains("io.swarmlab.cluster"), "untouched: {labels}");
+    host_docker(["rm", &forwarder]);
+    cluster.delete();
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+}
+
+/// Two creates of one name at once: one wins, the other fails without
+/// removing anything of the winner's, whose cluster works.
+#[test]
+fn of_two_creates_of_one_name_at_once_one_wins_untouched() {
+    let name = unique("race");
+    let spawn = || {
+        swarmlab_command()
+            .args(["create", "--name", &name, "--workers", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let outputs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
+    let codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
+    let report = outputs
+        .iter()
+        .map(|o| {
+            format!(
+                "{:?}: {}{}",
+                o.status.code(),
+                stdout(o),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "one wins: {report}");
+    assert!(
+        codes.contains(&Some(4)),
+        "the other is told the cluster exists: {report}"
+    );
+    let cluster = TestCluster::adopt(&name);
+    let listed = cluster.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
+    let mut nodes: Vec<&str> = listed.lines().collect();
+    nodes.sort();
+    assert_eq!(nodes, ["manager-1 Ready", "worker-1 Ready"], "{report}");
+    cluster.delete();
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+}
+
+/// The certificates live per host engine: a cluster of the same name made
+/// on another engine keeps its own through this engine's create and delete.
+#[test]
+fn another_engines_certificates_of_the_same_name_are_left_alone() {
+    let name = unique("tlskey");
+    let other = home()
+        .join("engines")
+        .join("ANOTHER-ENGINE")
+        .join("clusters")
+        .join(&name);
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("ca.pem"), "another engine's CA").unwrap();
+    let cluster = TestCluster::create("tlskey", &["--workers", "0"]);
+    assert!(
+        cert_dir(&name).join("ca.pem").is_file(),
+        "this engine's, in its own folder"
+    );
+    cluster.delete();
+    assert!(!cert_dir(&name).exists());
+    assert_eq!(
+        std::fs::read_to_string(other.join("ca.pem")).unwrap(),
+        "another engine's CA"
+    );
+    std::fs::remove_dir_all(home().join("engines").join("ANOTHER-ENGINE")).unwrap();
+}
