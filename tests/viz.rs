@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 
-use crate::support::{TestCluster, deploy, free_port, host_docker, swarmlab_command, within};
+use crate::support::{Test, TestCluster, deploy, free_port, host_docker, swarmlab_command, within};
 
 /// A child process killed when the test ends, however it ends.
 struct Running(Child);
@@ -207,3 +207,102 @@ return {
   minFontPx: Math.min(...boxes.map(b => parseFloat(getComputedStyle(b).fontSize))),
 };
 "#;
+
+/// Sends a GET with the given Host header; returns the status line's code
+/// and the open connection (event streams stay open).
+fn get(port: u16, path: &str, host: &str) -> (u16, std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut status = String::new();
+    BufReader::new(stream.try_clone().unwrap())
+        .read_line(&mut status)
+        .unwrap();
+    let code = status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, stream)
+}
+
+/// The page answers only for its own address (no DNS rebinding), says
+/// "public" out loud, and keeps a bound on the event streams it serves.
+#[test]
+fn the_visualizer_keeps_its_door_shut() {
+    let cluster = TestCluster::create("vizdoor", &["--workers", "0"]);
+    Test::new()
+        .args(["viz", "--name", &cluster.name, "--addr", "0.0.0.0:0"])
+        .fails_with(2, "add --public if that is meant")
+        .run();
+    let port = free_port();
+    let public = swarmlab_command()
+        .args([
+            "viz",
+            "--name",
+            &cluster.name,
+            "--addr",
+            &format!("0.0.0.0:{port}"),
+            "--public",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut public = Running(public);
+    assert!(
+        within(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok())
+        .is_some()
+    );
+    public.0.kill().unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(public.0.stderr.as_mut().unwrap(), &mut said).unwrap();
+    assert!(said.contains("warning: --public"), "{said}");
+
+    let port = free_port();
+    let server = swarmlab_command()
+        .args(["viz", "--name", &cluster.name, "--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Running(server);
+    assert!(
+        within(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok())
+        .is_some()
+    );
+
+    let own = format!("127.0.0.1:{port}");
+    assert_eq!(get(port, "/", &own).0, 200);
+    assert_eq!(get(port, "/", &format!("localhost:{port}")).0, 200);
+    assert_eq!(
+        get(port, "/api/snapshot", &format!("rebound.example:{port}")).0,
+        421,
+        "DNS rebinding refused"
+    );
+    assert_eq!(get(port, "/", "127.0.0.1:1").0, 421);
+
+    let streams: Vec<_> = (0..swarmlab::viz::MAX_STREAMS)
+        .map(|_| {
+            let (code, stream) = get(port, "/events", &own);
+            assert_eq!(code, 200);
+            stream
+        })
+        .collect();
+    assert_eq!(get(port, "/events", &own).0, 503, "one stream too many");
+    drop(streams);
+    assert!(
+        within(Duration::from_secs(5), || get(port, "/events", &own).0 == 200).is_some(),
+        "closed streams give their places back"
+    );
+    cluster.delete();
+}

@@ -11,7 +11,7 @@ use super::ClusterArg;
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  swarmlab viz                 # http://127.0.0.1:8000\n  swarmlab viz --addr 127.0.0.1:9000 --open"
+    after_help = "Examples:\n  swarmlab viz                 # http://127.0.0.1:8000\n  swarmlab viz --addr 127.0.0.1:9000 --open\n  swarmlab viz --addr 0.0.0.0:8000 --public   # other machines too (warned)"
 )]
 pub struct VizArgs {
     #[command(flatten)]
@@ -19,6 +19,9 @@ pub struct VizArgs {
     /// Address to serve the page on
     #[arg(long, default_value = "127.0.0.1:8000")]
     addr: SocketAddr,
+    /// Allow an --addr other machines can reach (the page shows the cluster to whoever reaches it)
+    #[arg(long)]
+    public: bool,
     /// Open the page in the default browser
     #[arg(long)]
     open: bool,
@@ -42,7 +45,13 @@ pub async fn run(args: VizArgs) -> Result<()> {
         }
     };
     let name = args.cluster.cluster()?;
-    viz::serve(&engine, &name, args.addr, listening, async {
+    if args.public && !args.addr.ip().is_loopback() {
+        eprintln!(
+            "warning: --public: the visualizer listens on {} and shows the cluster's nodes, services and tasks to every machine that reaches it",
+            args.addr
+        );
+    }
+    viz::serve(&engine, &name, args.addr, args.public, listening, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
