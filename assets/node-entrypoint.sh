@@ -46,18 +46,36 @@ mount --make-rshared / 2>/dev/null || true
 find /run /var/run \( -name 'docker*.pid' -o -name 'containerd*.pid' \) \
   -exec rm -f {} + 2>/dev/null || true
 
-# swarmlab hands the node engine its TLS identity in the environment (an
-# upload into the container costs the host engine a process per node).
-if [ -n "${SWARMLAB_TLS_KEY:-}" ]; then
+# swarmlab hands the node engine its TLS identity (CA, certificate, key, as
+# PEM) on standard input when the container first starts: in the
+# environment the key would show in `docker inspect`, and an upload into
+# the container costs the host engine a process per node. A restart finds
+# it in the container's own layer.
+if [ "${SWARMLAB_TLS:-}" = stdin ] && [ ! -s /etc/swarmlab/tls/key.pem ]; then
   mkdir -p /etc/swarmlab/tls
   (
     umask 077
-    printf '%s\n' "$SWARMLAB_TLS_CA" >/etc/swarmlab/tls/ca.pem
-    printf '%s\n' "$SWARMLAB_TLS_CERT" >/etc/swarmlab/tls/cert.pem
-    printf '%s\n' "$SWARMLAB_TLS_KEY" >/etc/swarmlab/tls/key.pem
+    awk -v dir=/etc/swarmlab/tls '
+      /^-----BEGIN / { block++ }
+      block == 1 { print > (dir "/ca.pem") }
+      block == 2 { print > (dir "/cert.pem") }
+      block == 3 { print > (dir "/key.pem") }
+    '
   )
 fi
-unset SWARMLAB_TLS_CA SWARMLAB_TLS_CERT SWARMLAB_TLS_KEY
+unset SWARMLAB_TLS
+
+# An --insecure node's plain-HTTP API would make whoever reaches it root on
+# the host: only the host may (from its address on the cluster network,
+# where its published port on 127.0.0.1 arrives), not other nodes nor any
+# container inside a node. No API at all rather than an open one.
+if [ -n "${SWARMLAB_API_FROM:-}" ]; then
+  iptables -I INPUT -p tcp --dport 2376 ! -s "$SWARMLAB_API_FROM" -j DROP || {
+    echo "swarmlab-node: cannot keep the plain-HTTP API to $SWARMLAB_API_FROM (iptables failed); not starting" >&2
+    exit 1
+  }
+fi
+unset SWARMLAB_API_FROM
 
 if [ "$#" -eq 0 ]; then
   set -- --host=unix:///var/run/docker.sock

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use bollard::query_parameters::AttachContainerOptionsBuilder;
 use bollard::{API_DEFAULT_VERSION, Docker};
 
 use crate::error::{Error, Result, engine_message};
@@ -105,6 +106,29 @@ impl HostEngine {
         self.address.starts_with("unix://")
             || self.address.contains("://127.0.0.1")
             || self.address.contains("://localhost")
+    }
+}
+
+impl HostEngine {
+    /// Writes `secret` to the standard input of a running container made
+    /// with OpenStdin and StdinOnce, then closes it: how swarmlab hands
+    /// containers their keys, which in the environment or the arguments
+    /// would show in `docker inspect`.
+    pub async fn hand_over(&self, container: &str, secret: &[u8]) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let failed = |e: String| Error::Other(format!("cannot hand {container} its TLS identity: {e}"));
+        let options = AttachContainerOptionsBuilder::new().stdin(true).stream(true).build();
+        let mut attached = self
+            .docker
+            .attach_container(container, Some(options))
+            .await
+            .map_err(|e| failed(engine_message(&e)))?;
+        attached
+            .input
+            .write_all(secret)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        attached.input.shutdown().await.map_err(|e| failed(e.to_string()))
     }
 }
 

@@ -20,6 +20,9 @@ use crate::naming::{ClusterName, NodeName, Role};
 use crate::node_image::ENTRYPOINT_SCRIPT;
 use crate::tls::NODE_TLS_DIR;
 
+/// The one address the plain-HTTP API of an --insecure node answers.
+const INSECURE_API_FROM: &str = "SWARMLAB_API_FROM";
+
 /// The node engine's TLS port inside the container.
 pub const API_PORT: &str = "2376/tcp";
 pub const API_PORT_NUMBER: u16 = 2376;
@@ -58,6 +61,8 @@ pub struct NodePlan {
     /// while a concurrent create of the same name backs off.
     pub network: String,
     pub address: Ipv4Addr,
+    /// The host's own address on the cluster network.
+    pub gateway: Ipv4Addr,
     /// Publish the engine API on 127.0.0.1 (always for managers: the docker
     /// CLI talks to them there); else swarmlab reaches it at `address`.
     pub publish_api: bool,
@@ -234,10 +239,19 @@ fn dockerd_args(insecure: bool) -> Vec<String> {
     ]
 }
 
-fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> ContainerCreateBody {
-    let mut env = tls_env.to_vec();
-    env.push(format!("GOGC={}", node_gogc(plan.node.role)));
-    env.push(format!("GOMAXPROCS={NODE_GOMAXPROCS}"));
+fn container_config(plan: &NodePlan, privileged: bool) -> ContainerCreateBody {
+    let mut env = vec![
+        crate::tls::STDIN_ENV.to_string(),
+        format!("GOGC={}", node_gogc(plan.node.role)),
+        format!("GOMAXPROCS={NODE_GOMAXPROCS}"),
+    ];
+    if plan.insecure {
+        // A plain-HTTP engine API is root on the host to whoever reaches
+        // it: the entrypoint lets only the host reach it (its published
+        // port on 127.0.0.1 arrives from the host's address on the network),
+        // not other nodes, nor containers inside any node.
+        env.push(format!("{INSECURE_API_FROM}={}", plan.gateway));
+    }
     let port_bindings = plan.publish_api.then(|| {
         HashMap::from([(
             API_PORT.to_string(),
@@ -297,6 +311,9 @@ fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Co
         image: Some(plan.image.clone()),
         hostname: Some(plan.node.hostname()),
         env: Some(env),
+        // The engine's TLS identity comes on standard input, once (see `start`).
+        open_stdin: Some(true),
+        stdin_once: Some(true),
         entrypoint: Some(vec![
             "/bin/sh".into(),
             "-c".into(),
@@ -328,15 +345,8 @@ fn container_config(plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Co
     }
 }
 
-/// Creates the node's volume and container, gives it its TLS identity and
-/// starts it, falling back from --privileged when the engine refuses it.
-pub async fn launch(engine: &HostEngine, plan: &NodePlan, security: &Security, tls_env: &[String]) -> Result<()> {
-    prepare(engine, plan, security, tls_env).await?;
-    start(engine, plan, security, tls_env).await
-}
-
 /// Creates the node's volume and container, without starting it.
-pub async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Security, tls_env: &[String]) -> Result<()> {
+pub async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Security) -> Result<()> {
     let name = plan.container();
     let volume_name = plan.node.volume(&plan.cluster);
     let mut volume_labels = labels::node(&plan.cluster, plan.node);
@@ -364,7 +374,7 @@ pub async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Security, 
             "a volume named {volume_name} exists already ({whose}); swarmlab will not use it: remove it (docker volume rm {volume_name}) or choose another cluster name"
         )));
     }
-    create(engine, plan, security.privileged(), tls_env).await
+    create(engine, plan, security.privileged()).await
 }
 
 /// How long a start waits for a network name to be unambiguous again.
@@ -372,19 +382,20 @@ const AMBIGUITY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts a prepared node container; where the engine refuses --privileged,
 /// makes it again with the explicit capability profile and starts that.
-pub async fn start(engine: &HostEngine, plan: &NodePlan, security: &Security, tls_env: &[String]) -> Result<()> {
+pub async fn start(engine: &HostEngine, plan: &NodePlan, security: &Security, identity: &[u8]) -> Result<()> {
     let name = plan.container();
     let began = std::time::Instant::now();
     loop {
         match engine.docker.start_container(&name, None).await {
             Ok(()) => {
                 tracing::debug!(container = %name, elapsed = ?began.elapsed(), "container started");
-                return Ok(());
+                // Its entrypoint waits for the identity before dockerd starts.
+                return engine.hand_over(&name, identity).await;
             }
             Err(e) if refuses_privileged(&e) && was_privileged(engine, &name).await => {
                 security.refuse_privileged();
                 remove(engine, &name).await?;
-                create(engine, plan, false, tls_env).await?;
+                create(engine, plan, false).await?;
             }
             // A concurrent create of the same name made a network of the
             // same name after this one's claim (see cluster::create); it
@@ -408,12 +419,12 @@ async fn was_privileged(engine: &HostEngine, name: &str) -> bool {
         .unwrap_or(false)
 }
 
-async fn create(engine: &HostEngine, plan: &NodePlan, privileged: bool, tls_env: &[String]) -> Result<()> {
+async fn create(engine: &HostEngine, plan: &NodePlan, privileged: bool) -> Result<()> {
     let name = plan.container();
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
     engine
         .docker
-        .create_container(Some(options), container_config(plan, privileged, tls_env))
+        .create_container(Some(options), container_config(plan, privileged))
         .await
         .map_err(|e| {
             if is_conflict(&e) {

@@ -11,6 +11,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -25,10 +26,25 @@ use crate::naming::ClusterName;
 /// Where the node entrypoint writes the engine's identity (see assets/node-entrypoint.sh).
 pub const NODE_TLS_DIR: &str = "/etc/swarmlab/tls";
 
-/// How a TLS identity travels into a container: CA, certificate, key.
-const ENV_VARS: [&str; 3] = ["SWARMLAB_TLS_CA", "SWARMLAB_TLS_CERT", "SWARMLAB_TLS_KEY"];
+/// Set in a container that gets its TLS identity on standard input (CA,
+/// certificate and key, PEM, in that order): in its environment the key
+/// would show in `docker inspect`.
+pub const STDIN_ENV: &str = "SWARMLAB_TLS=stdin";
+
+/// Whether this process runs in such a container.
+pub fn identity_on_stdin() -> bool {
+    std::env::var("SWARMLAB_TLS").as_deref() == Ok("stdin")
+}
 const CA_CERT: &str = "ca.pem";
+/// Written by swarmlab before it stopped keeping the CA key; removed when
+/// such a cluster's certificates are renewed.
 const CA_KEY: &str = "ca-key.pem";
+/// When the certificates expire, RFC 3339.
+const EXPIRES: &str = "expires";
+/// How long certificates are good for.
+const VALIDITY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// Certificates this close to expiry are renewed by `swarmlab start`.
+const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 const CLIENT_CERT: &str = "cert.pem";
 const CLIENT_KEY: &str = "key.pem";
 const SERVER_CERT: &str = "server-cert.pem";
@@ -99,21 +115,51 @@ impl ClusterTls {
     /// directly where the host routes to it).
     pub async fn create(engine: &HostEngine, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Self> {
         let tls = Self::at(engine, cluster).await?;
-        let dir = tls.dir.clone();
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        restrict(&dir, 0o700)?;
-
-        let material =
-            generate(cluster, subnet).map_err(|e| Error::Other(format!("cannot make TLS certificates: {e}")))?;
-        for (name, contents) in material {
-            let path = dir.join(name);
-            fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
-            if name.contains("key") {
-                restrict(&path, 0o600)?;
-            }
-        }
+        let _ = fs::remove_dir_all(&tls.dir);
+        tls.write_new(cluster, subnet)?;
         Ok(tls)
+    }
+
+    /// Makes a new CA and new certificates in place of the old ones. The
+    /// CA's key is used for the certificates and forgotten: nothing can sign
+    /// more with it later.
+    pub fn renew(&self, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<()> {
+        self.write_new(cluster, subnet)?;
+        match fs::remove_file(self.dir.join(CA_KEY)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", self.dir.join(CA_KEY).display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn write_new(&self, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<()> {
+        let dir = &self.dir;
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        restrict(dir, 0o700)?;
+        let now = SystemTime::now();
+        let expires = now + VALIDITY;
+        let material = generate(cluster, subnet, now, expires)
+            .map_err(|e| Error::Other(format!("cannot make TLS certificates: {e}")))?;
+        for (name, contents) in material {
+            write_private(&dir.join(name), contents.as_bytes())?;
+        }
+        write_private(
+            &dir.join(EXPIRES),
+            humantime::format_rfc3339_seconds(expires).to_string().as_bytes(),
+        )
+    }
+
+    /// Whether the certificates expire within 30 days of `now`, or were made
+    /// before swarmlab said when they expire (and kept the CA key).
+    pub fn needs_renewal(&self, now: SystemTime) -> bool {
+        let expires = fs::read_to_string(self.dir.join(EXPIRES))
+            .ok()
+            .and_then(|text| humantime::parse_rfc3339_weak(text.trim()).ok());
+        match expires {
+            Some(expires) => expires < now + RENEW_BEFORE || self.dir.join(CA_KEY).exists(),
+            None => true,
+        }
     }
 
     /// The material of an existing cluster.
@@ -153,42 +199,79 @@ impl ClusterTls {
         &self.dir
     }
 
-    /// The server identity as environment variables, which the node
-    /// entrypoint writes to [`NODE_TLS_DIR`] before dockerd starts.
-    pub fn node_env(&self) -> Result<Vec<String>> {
-        self.env([CA_CERT, SERVER_CERT, SERVER_KEY])
+    /// The server identity that the node entrypoint reads on its standard
+    /// input and writes to [`NODE_TLS_DIR`] before dockerd starts.
+    pub fn node_bundle(&self) -> Result<Vec<u8>> {
+        self.bundle([CA_CERT, SERVER_CERT, SERVER_KEY])
     }
 
-    /// The client identity as environment variables, for swarmlab running
-    /// in a container (the port forwarder); see [`ClusterTls::install_from_env`].
-    pub fn client_env(&self) -> Result<Vec<String>> {
-        self.env([CA_CERT, CLIENT_CERT, CLIENT_KEY])
+    /// The server identity as files for [`NODE_TLS_DIR`]: name and contents.
+    pub fn node_files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        [(CA_CERT, CA_CERT), ("cert.pem", SERVER_CERT), ("key.pem", SERVER_KEY)]
+            .into_iter()
+            .map(|(name, file)| Ok((name, self.read(file)?)))
+            .collect()
     }
 
-    /// Writes the client identity that [`ClusterTls::client_env`] passed
-    /// into the data directory, and opens it.
-    pub async fn install_from_env(engine: &HostEngine, cluster: &ClusterName) -> Result<Self> {
+    /// The client identity, for swarmlab running in a container (the port
+    /// forwarder); see [`ClusterTls::install_bundle`].
+    pub fn client_bundle(&self) -> Result<Vec<u8>> {
+        self.bundle([CA_CERT, CLIENT_CERT, CLIENT_KEY])
+    }
+
+    /// Writes a client identity made by [`ClusterTls::client_bundle`] into
+    /// the data directory, and opens it.
+    pub async fn install_bundle(engine: &HostEngine, cluster: &ClusterName, bundle: &str) -> Result<Self> {
         let tls = Self::at(engine, cluster).await?;
-        let dir = &tls.dir;
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (var, file) in ENV_VARS.into_iter().zip([CA_CERT, CLIENT_CERT, CLIENT_KEY]) {
-            let pem = std::env::var(var).map_err(|_| Error::invalid(format!("{var} is not set")))?;
-            fs::write(dir.join(file), format!("{pem}\n")).with_context(|| format!("cannot write {file}"))?;
+        let blocks = split_pem(bundle);
+        if blocks.len() != 3 {
+            return Err(Error::invalid(format!(
+                "expected a CA certificate, a certificate and a key (3 PEM blocks), got {} blocks",
+                blocks.len()
+            )));
+        }
+        fs::create_dir_all(&tls.dir).with_context(|| format!("cannot create {}", tls.dir.display()))?;
+        for (file, block) in [CA_CERT, CLIENT_CERT, CLIENT_KEY].into_iter().zip(blocks) {
+            write_private(&tls.dir.join(file), block.as_bytes())?;
         }
         Self::open(engine, cluster).await
     }
 
-    fn env(&self, files: [&str; 3]) -> Result<Vec<String>> {
-        ENV_VARS
-            .into_iter()
-            .zip(files)
-            .map(|(var, file)| {
-                let path = self.dir.join(file);
-                let pem = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                Ok(format!("{var}={}", pem.trim_end()))
-            })
-            .collect()
+    fn read(&self, file: &str) -> Result<Vec<u8>> {
+        let path = self.dir.join(file);
+        fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
     }
+
+    fn bundle(&self, files: [&str; 3]) -> Result<Vec<u8>> {
+        let mut bundle = Vec::new();
+        for file in files {
+            let pem = self.read(file)?;
+            bundle.extend_from_slice(pem.trim_ascii_end());
+            bundle.push(b'\n');
+        }
+        Ok(bundle)
+    }
+}
+
+/// The PEM blocks of `text`, each from its BEGIN line to its END line.
+fn split_pem(text: &str) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN ") {
+            blocks.push(String::new());
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    blocks
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+    restrict(path, 0o600)
 }
 
 #[cfg(unix)]
@@ -203,7 +286,25 @@ fn restrict(_path: &Path, _mode: u32) -> Result<()> {
     Ok(())
 }
 
-fn generate(cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Vec<(&'static str, String)>, rcgen::Error> {
+/// The CA, the nodes' server identity and the client identity, good from a
+/// day before `now` (clocks differ) until `expires`. The CA's key is not
+/// among them: it signs these and is dropped.
+fn generate(
+    cluster: &ClusterName,
+    subnet: &Ipv4Net,
+    now: SystemTime,
+    expires: SystemTime,
+) -> Result<Vec<(&'static str, String)>, rcgen::Error> {
+    let day = |time| {
+        let (year, month, day) = date(time);
+        rcgen::date_time_ymd(year, month, day)
+    };
+    let (not_before, not_after) = (day(now - Duration::from_secs(24 * 60 * 60)), day(expires));
+    let dated = |mut params: CertificateParams| {
+        params.not_before = not_before;
+        params.not_after = not_after;
+        params
+    };
     let named = |what: &str| {
         let mut name = DistinguishedName::new();
         name.push(DnType::CommonName, format!("swarmlab {cluster} {what}"));
@@ -211,7 +312,7 @@ fn generate(cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Vec<(&'static str
     };
 
     let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::default();
+    let mut ca_params = dated(CertificateParams::default());
     ca_params.distinguished_name = named("CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -219,7 +320,7 @@ fn generate(cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Vec<(&'static str
     let issuer = Issuer::new(ca_params, &ca_key);
 
     let server_key = KeyPair::generate()?;
-    let mut server_params = CertificateParams::new(vec!["localhost".to_string()])?;
+    let mut server_params = dated(CertificateParams::new(vec!["localhost".to_string()])?);
     server_params.distinguished_name = named("node");
     server_params
         .subject_alt_names
@@ -236,17 +337,101 @@ fn generate(cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Vec<(&'static str
     let server_cert = server_params.signed_by(&server_key, &issuer)?;
 
     let client_key = KeyPair::generate()?;
-    let mut client_params = CertificateParams::default();
+    let mut client_params = dated(CertificateParams::default());
     client_params.distinguished_name = named("client");
     client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let client_cert = client_params.signed_by(&client_key, &issuer)?;
 
     Ok(vec![
         (CA_CERT, ca_cert.pem()),
-        (CA_KEY, ca_key.serialize_pem()),
         (SERVER_CERT, server_cert.pem()),
         (SERVER_KEY, server_key.serialize_pem()),
         (CLIENT_CERT, client_cert.pem()),
         (CLIENT_KEY, client_key.serialize_pem()),
     ])
+}
+
+/// The calendar day of `time` (UTC): year, month, day.
+fn date(time: SystemTime) -> (i32, u8, u8) {
+    let days = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        / 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    (year as i32, month as u8, day as u8)
+}
+
+/// Year, month and day of a count of days since 1970-01-01 (Howard
+/// Hinnant's algorithm for the proleptic Gregorian calendar).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_become_calendar_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(59), (1970, 3, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_790), (2026, 12, 3));
+        assert_eq!(civil_from_days(20_818), (2026, 12, 31));
+        assert_eq!(civil_from_days(20_819), (2027, 1, 1));
+    }
+
+    #[test]
+    fn bundles_split_back_into_their_blocks() {
+        let bundle = "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nCCC\n-----END PRIVATE KEY-----\n";
+        let blocks = split_pem(bundle);
+        assert_eq!(blocks.len(), 3);
+        assert!(blocks[2].starts_with("-----BEGIN PRIVATE KEY-----\nCCC"));
+        assert_eq!(blocks.concat(), bundle);
+        assert!(split_pem("no pem here").is_empty());
+    }
+
+    #[test]
+    fn certificates_are_made_for_a_year_without_keeping_the_ca_key() {
+        let cluster = ClusterName::new("lab").unwrap();
+        let subnet: Ipv4Net = "172.28.0.0/24".parse().unwrap();
+        let now = SystemTime::now();
+        let made = generate(&cluster, &subnet, now, now + VALIDITY).unwrap();
+        let names: Vec<&str> = made.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, [CA_CERT, SERVER_CERT, SERVER_KEY, CLIENT_CERT, CLIENT_KEY]);
+        assert!(!names.contains(&CA_KEY));
+    }
+
+    #[test]
+    fn renewal_is_due_near_expiry_and_for_clusters_made_before_expiry_was_recorded() {
+        let dir = std::env::temp_dir().join(format!("swarmlab-tls-test-{}", crate::host::random_suffix()));
+        fs::create_dir_all(&dir).unwrap();
+        let tls = ClusterTls {
+            dir: dir.clone(),
+            relative: PathBuf::new(),
+        };
+        let now = SystemTime::now();
+        assert!(tls.needs_renewal(now), "no record: made by an older swarmlab");
+        let write = |when: SystemTime| {
+            fs::write(dir.join(EXPIRES), humantime::format_rfc3339_seconds(when).to_string()).unwrap();
+        };
+        write(now + VALIDITY);
+        assert!(!tls.needs_renewal(now));
+        write(now + Duration::from_secs(24 * 60 * 60));
+        assert!(tls.needs_renewal(now), "a day left");
+        write(now + VALIDITY);
+        fs::write(dir.join(CA_KEY), "old").unwrap();
+        assert!(tls.needs_renewal(now), "a kept CA key");
+        fs::remove_dir_all(dir).unwrap();
+    }
 }

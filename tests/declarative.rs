@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{Test, TestCluster, cert_dir, host_docker, leftovers, stdout, unique};
+use crate::support::{Test, TestCluster, busybox_image, cert_dir, host_docker, leftovers, stdout, unique};
 
 fn cluster_file(name: &str, body: &str) -> std::path::PathBuf {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cluster-files");
@@ -204,6 +204,66 @@ fn insecure_clusters_say_so_and_answer_plain_http() {
         .output()
         .unwrap();
     assert_eq!(stdout(&nodes).trim(), "manager-1");
+
+    // Only the host reaches that plain API: not another node, not a
+    // container inside a node.
+    Test::new()
+        .args(["node", "add", "--name", &name])
+        .stdout_has("worker-1")
+        .run();
+    let manager = host_docker([
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &format!("{name}-manager-1"),
+    ]);
+    // (busybox's nc: its static wget crashes on glibc's name service.)
+    let ask_manager = format!(
+        "printf 'GET /version HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {} 2376",
+        manager.trim()
+    );
+    let from_worker = Command::new("docker")
+        .args([
+            "exec",
+            &format!("{name}-worker-1"),
+            "timeout",
+            "5",
+            "docker",
+            "-H",
+            &format!("tcp://{}:2376", manager.trim()),
+            "version",
+        ])
+        .output()
+        .unwrap();
+    assert!(!from_worker.status.success(), "another node is kept out");
+    let busybox = busybox_image();
+    Test::new().args(["image", "load", busybox, "--name", &name]).run();
+    for node in ["manager-1", "worker-1"] {
+        let from_task = Command::new("docker")
+            .args([
+                "exec",
+                &format!("{name}-{node}"),
+                "docker",
+                "run",
+                "--rm",
+                busybox,
+                "sh",
+                "-c",
+                &ask_manager,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            !stdout(&from_task).contains("ApiVersion"),
+            "a container inside {node} is kept out: {}",
+            stdout(&from_task)
+        );
+    }
+    let still = Command::new("curl")
+        .args(["-s", "-m", "5", &format!("http://127.0.0.1:{port}/version")])
+        .output()
+        .unwrap();
+    assert!(stdout(&still).contains("ApiVersion"), "and the host still gets in");
 }
 
 #[test]

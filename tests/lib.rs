@@ -4,6 +4,7 @@
 mod declarative;
 mod engine_restart;
 mod errors;
+mod forwarder;
 mod lifecycle;
 mod node_images;
 mod properties;

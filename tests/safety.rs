@@ -172,3 +172,73 @@ fn another_engines_certificates_of_the_same_name_are_left_alone() {
     );
     std::fs::remove_dir_all(home().join("engines").join("ANOTHER-ENGINE")).unwrap();
 }
+
+/// Key material stays out of `docker inspect`, the CA's key is not kept,
+/// certificates are good for a year, and `swarmlab start` renews those
+/// near their end, or made by a swarmlab that kept the CA key.
+#[test]
+fn keys_stay_hidden_certificates_expire_and_start_renews_them() {
+    let cluster = TestCluster::create("certs", &["--workers", "1"]);
+    let name = cluster.name.clone();
+    let dir = cert_dir(&name);
+    assert!(!dir.join("ca-key.pem").exists(), "the CA key is not kept");
+    let containers = host_docker(["ps", "-aq", "--filter", &format!("label=io.swarmlab.cluster={name}")]);
+    assert_eq!(containers.lines().count(), 3, "two nodes and the forwarder");
+    for id in containers.lines() {
+        let inspected = host_docker(["inspect", id]);
+        assert!(!inspected.contains("PRIVATE KEY"), "{id}: a key in docker inspect");
+        assert!(
+            !inspected.contains("BEGIN CERTIFICATE"),
+            "{id}: certificates in docker inspect"
+        );
+    }
+    let end_date = |dir: &std::path::Path| {
+        let output = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-enddate", "-in"])
+            .arg(dir.join("cert.pem"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let year = |text: &str| -> u32 {
+        text.split_whitespace()
+            .find_map(|w| w.parse().ok().filter(|y| *y > 2000))
+            .unwrap()
+    };
+    let this_year: u32 = host_docker([
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/date",
+        "swarmlab/node:latest",
+        "+%Y",
+    ])
+    .trim()
+    .parse()
+    .unwrap();
+    assert_eq!(
+        year(&end_date(&dir)),
+        this_year + 1,
+        "good for a year: {}",
+        end_date(&dir)
+    );
+
+    // As if made long ago by a swarmlab that kept the CA key: a day left.
+    let old_ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    std::fs::write(dir.join("expires"), "2000-01-01T00:00:00Z").unwrap();
+    std::fs::write(dir.join("ca-key.pem"), "an old CA key").unwrap();
+    Test::new().args(["stop", "--name", &name]).run();
+    let output = Test::new().args(["start", "--name", &name]).run();
+    let said = format!("{}{}", stdout(&output), String::from_utf8_lossy(&output.stderr));
+    assert!(said.contains("renewed the cluster's TLS certificates"), "{said}");
+    assert_ne!(std::fs::read_to_string(dir.join("ca.pem")).unwrap(), old_ca, "a new CA");
+    assert!(!dir.join("ca-key.pem").exists(), "the old CA key went");
+    // The nodes present the new identity, and the forwarder uses it.
+    let listed = cluster.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
+    assert_eq!(listed.lines().filter(|l| l.ends_with("Ready")).count(), 2, "{listed}");
+    Test::new()
+        .args(["ports", "--name", &name, "--json"])
+        .stdout_has("\"ports\"")
+        .run();
+    cluster.delete();
+}

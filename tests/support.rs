@@ -359,3 +359,34 @@ pub fn node_ids(cluster: &TestCluster) -> BTreeMap<String, String> {
 pub fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("swarmlab prints JSON")
 }
+
+/// `swarmlab-test/busybox:latest`: Debian's static busybox alone, for a
+/// client (wget) inside a node's containers. Built once.
+pub fn busybox_image() -> &'static str {
+    static IMAGE: std::sync::OnceLock<&str> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let image = "swarmlab-test/busybox:latest";
+        if !image_exists(image) {
+            let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (scripts/setup installs busybox-static)");
+            let mut archive = tar::Builder::new(Vec::new());
+            let mut header = tar::Header::new_gnu();
+            header.set_size(busybox.len() as u64);
+            header.set_mode(0o755);
+            header.set_cksum();
+            archive
+                .append_data(&mut header, "bin/busybox", busybox.as_slice())
+                .unwrap();
+            let archive = archive.into_inner().unwrap();
+            let mut import = Command::new("docker")
+                .args(["import", "--change", r#"ENTRYPOINT ["/bin/busybox"]"#, "-", image])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(import.stdin.as_mut().unwrap(), &archive).unwrap();
+            drop(import.stdin.take());
+            assert!(import.wait().unwrap().success(), "docker import of {image}");
+        }
+        image
+    })
+}

@@ -80,7 +80,7 @@ pub async fn create(args: CreateArgs) -> Result<()> {
     swarmlab::naming::check_counts(options.managers, options.workers)?;
     if options.insecure {
         eprintln!(
-            "warning: --insecure: the nodes' engine APIs answer plain HTTP on 127.0.0.1, without TLS or client certificates; anyone on this machine can use them"
+            "warning: --insecure: the nodes' engine APIs answer plain HTTP on 127.0.0.1, without TLS or client certificates: whoever reaches them is root on this machine (any local user or process, any web page that gets a browser here to send requests)"
         );
     }
 

@@ -31,18 +31,30 @@ pub struct PortsArgs {
 enum PortsAction {
     /// Run the forwarder in the foreground (what the forwarder container runs)
     #[command(hide = true)]
-    Serve {
-        #[command(flatten)]
-        cluster: ClusterArg,
-        /// How often to read the swarm
-        #[arg(long, default_value = "1s", value_parser = swarmlab::input::interval)]
-        interval: Duration,
-    },
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// How often to read the swarm
+    #[arg(long, default_value = "1s", value_parser = swarmlab::input::interval)]
+    interval: Duration,
+    /// Connections forwarded at once; more are closed at once
+    #[arg(long, default_value_t = ports::Limits::default().max_connections)]
+    max_connections: usize,
+    /// Close a connection when nothing has moved either way for this long
+    #[arg(long, default_value = "10m", value_parser = swarmlab::input::duration)]
+    idle_timeout: Duration,
+    /// Where to write the forwarder's status
+    #[arg(long, default_value = ports::STATUS_PATH)]
+    status_file: std::path::PathBuf,
 }
 
 pub async fn run(args: PortsArgs) -> Result<()> {
-    if let Some(PortsAction::Serve { cluster, interval }) = args.action {
-        return serve(cluster, interval).await;
+    if let Some(PortsAction::Serve(serve_args)) = args.action {
+        return serve(serve_args).await;
     }
     let name = args.cluster.cluster()?;
     let engine = HostEngine::connect().await?;
@@ -98,11 +110,17 @@ pub async fn run(args: PortsArgs) -> Result<()> {
     Ok(())
 }
 
-async fn serve(cluster: ClusterArg, interval: Duration) -> Result<()> {
-    let name = cluster.cluster()?;
+async fn serve(args: ServeArgs) -> Result<()> {
+    let name = args.cluster.cluster()?;
     let engine = HostEngine::connect().await?;
-    if std::env::var_os("SWARMLAB_TLS_KEY").is_some() {
-        ClusterTls::install_from_env(&engine, &name).await?;
+    // In its container, the forwarder is handed its client identity on
+    // standard input when it first starts; later starts find it on disk.
+    if swarmlab::tls::identity_on_stdin() && ClusterTls::open(&engine, &name).await.is_err() {
+        let mut bundle = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::stdin(), &mut bundle)
+            .await
+            .map_err(|e| swarmlab::error::Error::Other(format!("cannot read the TLS identity: {e}")))?;
+        ClusterTls::install_bundle(&engine, &name, &bundle).await?;
     }
     let stop = async {
         use tokio::signal::unix::{SignalKind, signal};
@@ -118,5 +136,10 @@ async fn serve(cluster: ClusterArg, interval: Duration) -> Result<()> {
             }
         }
     };
-    ports::serve(engine, name, std::path::Path::new(ports::STATUS_PATH), interval, stop).await
+    let limits = ports::Limits {
+        interval: args.interval,
+        max_connections: args.max_connections.max(1),
+        idle_timeout: args.idle_timeout,
+    };
+    ports::serve(engine, name, &args.status_file, limits, stop).await
 }

@@ -184,6 +184,7 @@ async fn bring_up(
             image: image.clone(),
             network: network_id.clone(),
             address: addressing::node_address(&subnet, node),
+            gateway: subnet.gateway(),
             publish_api: node.role == Role::Manager || !direct_api,
             api_port: options.api_port.filter(|_| node == first_manager),
             settings: options.settings.for_node(node),

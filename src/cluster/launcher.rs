@@ -23,7 +23,8 @@ use crate::tls::ClusterTls;
 pub(crate) struct Launcher<'a> {
     pub engine: &'a HostEngine,
     pub tls: &'a ClusterTls,
-    pub tls_env: Vec<String>,
+    /// The nodes' TLS identity, handed to each on its standard input.
+    pub identity: Vec<u8>,
     pub security: Security,
     pub progress: &'a dyn Progress,
     pub deadline: Instant,
@@ -44,7 +45,7 @@ impl<'a> Launcher<'a> {
         Ok(Launcher {
             engine,
             tls,
-            tls_env: tls.node_env()?,
+            identity: tls.node_bundle()?,
             security: Security::guess(engine)?,
             progress,
             deadline,
@@ -69,14 +70,14 @@ impl<'a> Launcher<'a> {
     /// Creates the node's container without starting it.
     pub async fn prepare(&self, plan: &NodePlan) -> Result<()> {
         self.check()?;
-        node_container::prepare(self.engine, plan, &self.security, &self.tls_env).await
+        node_container::prepare(self.engine, plan, &self.security).await
     }
 
     /// Starts a prepared node container.
     pub async fn start(&self, plan: &NodePlan) -> Result<()> {
         self.check()?;
         self.progress.step(&plan.node.hostname(), "starting container");
-        node_container::start(self.engine, plan, &self.security, &self.tls_env).await
+        node_container::start(self.engine, plan, &self.security, &self.identity).await
     }
 
     /// Waits until the node's engine answers; returns a client for it.

@@ -295,13 +295,7 @@ impl Cluster {
         let network = self.network().await?;
         let network_id = network.id.clone().unwrap_or_else(|| self.name.network());
         let publish_api = node.role == Role::Manager || !crate::node_container::direct_api(&self.engine, &network);
-        let subnet: crate::addressing::Ipv4Net = network
-            .ipam
-            .and_then(|ipam| ipam.config)
-            .into_iter()
-            .flatten()
-            .find_map(|config| config.subnet?.parse().ok())
-            .ok_or_else(|| Error::Other(format!("network {} has no IPv4 subnet", self.name.network())))?;
+        let subnet = subnet_of(&self.name, &network)?;
         let role_key = match node.role {
             Role::Manager => labels::MANAGER_SETTINGS,
             Role::Worker => labels::WORKER_SETTINGS,
@@ -319,6 +313,7 @@ impl Cluster {
             image: self.node_image()?,
             network: network_id,
             address: crate::addressing::node_address(&subnet, node),
+            gateway: subnet.gateway(),
             publish_api,
             api_port: None,
             insecure: self.nodes.iter().any(|n| n.insecure),
@@ -337,6 +332,28 @@ impl Cluster {
             ))
         })
     }
+}
+
+/// The subnet of a cluster's network.
+fn subnet_of(name: &ClusterName, network: &bollard::models::NetworkInspect) -> Result<crate::addressing::Ipv4Net> {
+    network
+        .ipam
+        .as_ref()
+        .and_then(|ipam| ipam.config.as_ref())
+        .into_iter()
+        .flatten()
+        .find_map(|config| config.subnet.as_deref()?.parse().ok())
+        .ok_or_else(|| Error::Other(format!("network {} has no IPv4 subnet", name.network())))
+}
+
+/// The subnet of the network of cluster `name`.
+pub(crate) async fn subnet(engine: &HostEngine, name: &ClusterName) -> Result<crate::addressing::Ipv4Net> {
+    let network = engine
+        .docker
+        .inspect_network(&name.network(), None)
+        .await
+        .with_context(|| format!("cannot inspect network {}", name.network()))?;
+    subnet_of(name, &network)
 }
 
 /// A launcher for adding nodes to an existing cluster.

@@ -21,6 +21,9 @@ use crate::tls::ClusterTls;
 use super::{ForwarderStatus, STATUS_PATH};
 
 const IMAGE_REPO: &str = "swarmlab/ports";
+/// Limits of the forwarder's container: processes and threads, and memory.
+pub const FORWARDER_PIDS: i64 = 512;
+pub const FORWARDER_MEMORY: i64 = 256 << 20;
 /// The forwarder's `io.swarmlab.role`.
 const FORWARDER_ROLE: &str = "ports";
 /// Marks forwarder images, whatever their tag.
@@ -60,7 +63,9 @@ pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls
         .docker
         .start_container(&name, None)
         .await
-        .with_context(|| format!("cannot start the port forwarder {name}"))
+        .with_context(|| format!("cannot start the port forwarder {name}"))?;
+    // A forwarder that has its identity already does not read it again.
+    engine.hand_over(&name, &tls.client_bundle()?).await
 }
 
 fn is_forwarder_of(labels: Option<&HashMap<String, String>>, cluster: &ClusterName) -> bool {
@@ -77,7 +82,7 @@ fn config(
     image: &str,
     run: &Run,
 ) -> Result<ContainerCreateBody> {
-    let mut env = tls.client_env()?;
+    let mut env = vec![crate::tls::STDIN_ENV.to_string()];
     env.push(format!("SWARMLAB_HOME={HOME}"));
     env.push("SWARMLAB_DOCKER_HOST=unix:///var/run/docker.sock".into());
     // The only CA the forwarder trusts: its cluster's (the image has no others).
@@ -101,6 +106,9 @@ fn config(
             cluster.to_string(),
         ]),
         env: Some(env),
+        // Its client identity comes on standard input, once (see `ensure`).
+        open_stdin: Some(true),
+        stdin_once: Some(true),
         labels: Some(container_labels),
         host_config: Some(HostConfig {
             network_mode: Some("host".into()),
@@ -114,6 +122,12 @@ fn config(
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,
             }),
+            // Bounds on what a runaway forwarder can take from the host. It
+            // runs a thread per core and one more, holds at most its cap of
+            // connections (two sockets and 16 KiB of buffers each), and
+            // idles at a few MiB.
+            pids_limit: Some(FORWARDER_PIDS),
+            memory: Some(FORWARDER_MEMORY),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
                 config: Some(HashMap::from([("max-size".into(), "1m".into())])),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use bollard::Docker;
 use bollard::models::{EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum};
@@ -13,6 +14,7 @@ use crate::error::{Context, Result};
 use crate::naming::ClusterName;
 use crate::swarm::SwarmView;
 
+use super::netns::NodeNamespace;
 use super::{BackendStatus, PortStatus};
 
 /// Where a connection for a backend goes.
@@ -20,9 +22,11 @@ use super::{BackendStatus, PortStatus};
 pub(crate) enum Target {
     /// Reachable from the host's network namespace.
     Direct(SocketAddr),
-    /// Reachable only from inside the network namespace of the process `pid`
-    /// (a node container).
-    InNode { pid: i32, address: SocketAddr },
+    /// Reachable only from inside a node container's network namespace.
+    InNode {
+        namespace: Arc<NodeNamespace>,
+        address: SocketAddr,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +68,9 @@ pub(crate) struct Discovery {
     name: ClusterName,
     manager: ManagerLink,
     node_clients: HashMap<(String, Option<std::net::SocketAddr>), Docker>,
-    pids: HashMap<String, i32>,
+    /// By node container ID: the process the engine named, and its network
+    /// namespace, opened once and held (see `netns`).
+    namespaces: HashMap<String, (i32, Arc<NodeNamespace>)>,
 }
 
 impl Discovery {
@@ -74,7 +80,7 @@ impl Discovery {
             engine,
             name,
             node_clients: HashMap::new(),
-            pids: HashMap::new(),
+            namespaces: HashMap::new(),
         }
     }
 
@@ -82,21 +88,31 @@ impl Discovery {
     pub async fn routes(&mut self) -> Result<(bool, Vec<Route>)> {
         let cluster = Cluster::open(&self.engine, &self.name).await?;
         let running: Vec<&NodeContainer> = cluster.nodes.iter().filter(|n| n.running).collect();
+        // A node whose process has changed (its container restarted) is
+        // asked for again; one whose process is gone is forgotten.
+        self.namespaces
+            .retain(|id, (pid, namespace)| running.iter().any(|n| &n.id == id) && namespace.holds(*pid));
         for node in &running {
-            if let std::collections::hash_map::Entry::Vacant(entry) = self.pids.entry(node.id.clone()) {
-                let info = self
-                    .engine
-                    .docker
-                    .inspect_container(&node.id, None)
-                    .await
-                    .with_context(|| format!("cannot inspect {}", node.name))?;
-                if let Some(pid) = info.state.and_then(|s| s.pid).filter(|p| *p > 0) {
-                    entry.insert(pid as i32);
+            if self.namespaces.contains_key(&node.id) {
+                continue;
+            }
+            let info = self
+                .engine
+                .docker
+                .inspect_container(&node.id, None)
+                .await
+                .with_context(|| format!("cannot inspect {}", node.name))?;
+            let Some(pid) = info.state.and_then(|s| s.pid).filter(|p| *p > 0).map(|p| p as i32) else {
+                continue;
+            };
+            match NodeNamespace::open(pid) {
+                Ok(namespace) => {
+                    self.namespaces.insert(node.id.clone(), (pid, Arc::new(namespace)));
                 }
+                Err(error) => tracing::debug!(node = %node.name, %error, "cannot open its network namespace"),
             }
         }
-        self.pids.retain(|id, _| running.iter().any(|n| &n.id == id));
-        let ipvs = self.pids.values().any(|pid| has_ipvs(*pid));
+        let ipvs = self.namespaces.values().any(|(pid, _)| has_ipvs(*pid));
 
         let swarm = self.manager.read(false).await?;
         let mut routes = Vec::new();
@@ -134,12 +150,13 @@ impl Discovery {
                             let map = self.gateway_bridge(&cluster, node).await.unwrap_or_default();
                             bridges.insert(host.clone(), map);
                         }
-                        let (Some(ip), Some(pid)) = (bridges[host].get(&task.container), self.pids.get(&node.id))
+                        let (Some(ip), Some((_, namespace))) =
+                            (bridges[host].get(&task.container), self.namespaces.get(&node.id))
                         else {
                             continue;
                         };
                         Target::InNode {
-                            pid: *pid,
+                            namespace: namespace.clone(),
                             address: SocketAddr::new(*ip, target_port),
                         }
                     } else {

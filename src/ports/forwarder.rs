@@ -4,11 +4,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::engine::HostEngine;
@@ -16,11 +18,43 @@ use crate::error::{Context, Result};
 use crate::naming::ClusterName;
 
 use super::discovery::{Backend, Discovery, Route, Target};
-use super::{ForwarderStatus, PortStatus, netns};
+use super::{ForwarderStatus, PortStatus};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many backends a connection tries before it is given up.
 const ATTEMPTS: usize = 3;
+/// Bytes read at a time, each way, per connection.
+const CHUNK: usize = 8 * 1024;
+
+/// How much the forwarder takes on.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How often the swarm is read.
+    pub interval: Duration,
+    /// Connections forwarded at once, over every port; beyond it new ones
+    /// are closed at once, and the log says so.
+    pub max_connections: usize,
+    /// A connection with no byte either way for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            interval: Duration::from_secs(1),
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What every listener shares: the limits, the connection slots, and
+/// whether the cap was reached (so that it is logged once, not per refusal).
+struct Gate {
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    full: AtomicBool,
+}
 
 type Backends = Arc<RwLock<Arc<Vec<Backend>>>>;
 
@@ -35,16 +69,20 @@ impl Drop for Listening {
     }
 }
 
-/// Forwards the cluster's published ports until `stop` resolves, polling
-/// the swarm every `interval`.
+/// Forwards the cluster's published ports until `stop` resolves.
 pub async fn serve(
     engine: HostEngine,
     name: ClusterName,
     status_path: &Path,
-    interval: Duration,
+    limits: Limits,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     tokio::pin!(stop);
+    let gate = Arc::new(Gate {
+        limits,
+        slots: Arc::new(Semaphore::new(limits.max_connections)),
+        full: AtomicBool::new(false),
+    });
     let mut discovery = Discovery::new(engine, name.clone());
     let mut listening: HashMap<u16, Listening> = HashMap::new();
     // The last message logged for each port, so that a state is logged once.
@@ -67,7 +105,7 @@ pub async fn serve(
                 }
                 status.ipvs = ipvs;
                 status.error.clear();
-                status.ports = reconcile(&routes, &mut listening, &mut said);
+                status.ports = reconcile(&routes, &mut listening, &mut said, &gate);
                 read_once = true;
             }
             Err(error) => {
@@ -86,7 +124,7 @@ pub async fn serve(
             .as_secs();
         write_status(status_path, &status)?;
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(limits.interval) => {}
             () = &mut stop => break,
         }
     }
@@ -100,6 +138,7 @@ fn reconcile(
     routes: &[Route],
     listening: &mut HashMap<u16, Listening>,
     said: &mut HashMap<u16, String>,
+    gate: &Arc<Gate>,
 ) -> Vec<PortStatus> {
     listening.retain(|port, _| {
         let keep = routes.iter().any(|r| r.published == *port);
@@ -122,7 +161,7 @@ fn reconcile(
             }) {
                 Ok(listener) => {
                     let shared: Backends = Arc::new(RwLock::new(backends));
-                    let accepting = tokio::spawn(accept(listener, shared.clone()));
+                    let accepting = tokio::spawn(accept(listener, shared.clone(), gate.clone()));
                     listening.insert(
                         port,
                         Listening {
@@ -169,27 +208,46 @@ fn reconcile(
     statuses
 }
 
-async fn accept(listener: TcpListener, backends: Backends) {
+async fn accept(listener: TcpListener, backends: Backends, gate: Arc<Gate>) {
     let turn = Arc::new(AtomicUsize::new(0));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     loop {
         let Ok((inbound, _peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        let Ok(slot) = gate.slots.clone().try_acquire_owned() else {
+            if !gate.full.swap(true, Ordering::Relaxed) {
+                log(&format!(
+                    "{} connections are open, the forwarder's cap: new ones (first on 127.0.0.1:{port}) are closed at once until some end",
+                    gate.limits.max_connections
+                ));
+            }
+            drop(inbound);
+            continue;
+        };
+        if gate.full.swap(false, Ordering::Relaxed) {
+            log("below the cap of connections again: new ones are forwarded");
+        }
         let backends = backends.read().expect("backends lock").clone();
         let first = turn.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(forward(inbound, backends, first));
+        let idle = gate.limits.idle_timeout;
+        tokio::spawn(async move {
+            forward(inbound, backends, first, idle).await;
+            drop(slot);
+        });
     }
 }
 
 /// Connects to the next backend in turn (trying a few on failure) and
-/// copies bytes both ways until either side closes.
-async fn forward(mut inbound: TcpStream, backends: Arc<Vec<Backend>>, first: usize) {
+/// relays bytes both ways until both sides close, or nothing moves for
+/// `idle`.
+async fn forward(inbound: TcpStream, backends: Arc<Vec<Backend>>, first: usize, idle: Duration) {
     for attempt in 0..ATTEMPTS.min(backends.len()) {
         let backend = &backends[(first + attempt) % backends.len()];
         match connect(&backend.target).await {
-            Ok(mut outbound) => {
-                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            Ok(outbound) => {
+                relay(inbound, outbound, idle).await;
                 return;
             }
             Err(error) => log(&format!(
@@ -205,10 +263,37 @@ async fn connect(target: &Target) -> std::io::Result<TcpStream> {
         Target::Direct(address) => tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
             .await
             .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-        Target::InNode { pid, address } => {
-            let stream = netns::connect_in(*pid, *address, CONNECT_TIMEOUT).await?;
-            stream.set_nonblocking(true)?;
-            TcpStream::from_std(stream)
+        Target::InNode { namespace, address } => namespace.connect(*address, CONNECT_TIMEOUT).await,
+    }
+}
+
+/// Copies bytes both ways; a side that ends its sending is passed on as
+/// such (half-close), and the connection ends when both have, on an error,
+/// or when nothing has moved either way for `idle`.
+async fn relay(mut a: TcpStream, mut b: TcpStream, idle: Duration) {
+    let (mut a_read, mut a_write) = a.split();
+    let (mut b_read, mut b_write) = b.split();
+    let (mut from_a, mut from_b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+    let (mut a_open, mut b_open) = (true, true);
+    while a_open || b_open {
+        tokio::select! {
+            read = a_read.read(&mut from_a), if a_open => match read {
+                Ok(0) => {
+                    a_open = false;
+                    let _ = b_write.shutdown().await;
+                }
+                Ok(n) => if b_write.write_all(&from_a[..n]).await.is_err() { return },
+                Err(_) => return,
+            },
+            read = b_read.read(&mut from_b), if b_open => match read {
+                Ok(0) => {
+                    b_open = false;
+                    let _ = a_write.shutdown().await;
+                }
+                Ok(n) => if a_write.write_all(&from_b[..n]).await.is_err() { return },
+                Err(_) => return,
+            },
+            () = tokio::time::sleep(idle) => return,
         }
     }
 }

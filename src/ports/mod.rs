@@ -23,7 +23,7 @@ mod netns;
 
 use serde::{Deserialize, Serialize};
 
-pub use forwarder::serve;
+pub use forwarder::{Limits, serve};
 
 /// Where the forwarder keeps its state inside its container.
 pub const STATUS_PATH: &str = "/run/swarmlab/ports.json";

@@ -1,0 +1,155 @@
+//! The port forwarder's own limits: its container's, the connections it
+//! takes on, idle connections, and the node namespaces it enters.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::support::{Test, TestCluster, free_port, host_docker, http_get, swarmlab_command, within};
+
+/// A foreground forwarder, killed when the test ends however it ends.
+struct Foreground(Child);
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Foreground {
+    /// Its threads, by name.
+    fn threads(&self) -> Vec<String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.0.id())).unwrap();
+        let mut names: Vec<String> = tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Whether the peer closes `stream` within `limit` (a read returns end of
+/// file or a reset) without our sending anything.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
+
+fn replica(port: u16) -> Option<String> {
+    let body = http_get(port, "/api/quote")?;
+    let quote: serde_json::Value = serde_json::from_str(&body).ok()?;
+    Some(quote["ipAddress"].as_str()?.to_string())
+}
+
+#[test]
+fn the_forwarder_caps_connections_closes_idle_ones_and_follows_restarted_nodes() {
+    let cluster = TestCluster::create("fwd", &["--workers", "1"]);
+    let name = cluster.name.clone();
+    let container = format!("{name}-ports");
+    let limits = host_docker([
+        "inspect",
+        "-f",
+        "{{.HostConfig.PidsLimit}} {{.HostConfig.Memory}}",
+        &container,
+    ]);
+    assert_eq!(
+        limits.trim(),
+        "512 268435456",
+        "pids and memory limits on its container"
+    );
+
+    let port = free_port();
+    Test::new()
+        .args(["image", "load", "swarmlab/quotes:latest", "--name", &name])
+        .run();
+    // One task on each node, so that both nodes' namespaces are used.
+    cluster.docker([
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--detach=false",
+        "--mode",
+        "global",
+        "-p",
+        &format!("{port}:8080"),
+        "swarmlab/quotes:latest",
+    ]);
+
+    // The container's forwarder makes way for one in the foreground with
+    // small limits, the same binary and code.
+    host_docker(["stop", &container]);
+    let status = std::env::temp_dir().join(format!("{name}-ports.json"));
+    let forwarder = swarmlab_command()
+        .args(["ports", "serve", "--name", &name, "--interval", "200ms"])
+        .args(["--max-connections", "3", "--idle-timeout", "2s"])
+        .arg("--status-file")
+        .arg(&status)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut forwarder = Foreground(forwarder);
+    assert!(
+        within(Duration::from_secs(15), || replica(port).is_some()).is_some(),
+        "it forwards"
+    );
+    let threads_before = forwarder.threads();
+
+    // Three connections take every slot; they stay open while used...
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // ... a fourth is closed at once.
+    let mut refused = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(
+        closed_within(&mut refused, Duration::from_secs(2)),
+        "over the cap: closed at once"
+    );
+    assert_eq!(forwarder.threads(), threads_before, "no thread per connection");
+    assert_eq!(
+        threads_before.iter().filter(|t| *t == "netns-sockets").count(),
+        1,
+        "one thread makes the sockets in nodes: {threads_before:?}"
+    );
+    // Idle for 2 s, the three are closed by the forwarder (the service
+    // itself waits 10 s), and their slots are free again.
+    for stream in &mut held {
+        assert!(
+            closed_within(stream, Duration::from_secs(5)),
+            "idle connections are closed"
+        );
+    }
+    assert!(
+        within(Duration::from_secs(5), || replica(port).is_some()).is_some(),
+        "slots come back"
+    );
+
+    // A node that restarts has a new network namespace: the forwarder
+    // follows it and reaches both tasks again.
+    host_docker(["restart", "-t", "2", &format!("{name}-worker-1")]);
+    Test::new().args(["wait", "--name", &name, "--timeout", "2m"]).run();
+    let both = within(Duration::from_secs(30), || {
+        let answered: BTreeSet<String> = (0..10).filter_map(|_| replica(port)).collect();
+        answered.len() == 2
+    });
+    assert!(both.is_some(), "both tasks answer after worker-1 restarted");
+
+    forwarder.0.kill().unwrap();
+    let mut log = String::new();
+    forwarder.0.stdout.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("3 connections are open, the forwarder's cap"), "{log}");
+    let _ = std::fs::remove_file(status);
+    host_docker(["start", &container]);
+    cluster.delete();
+}
