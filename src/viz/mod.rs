@@ -120,11 +120,12 @@ async fn check_host(State(bound): State<SocketAddr>, request: Request, next: Nex
 }
 
 /// Whether a Host header names the server at `bound`: localhost or an IP
-/// address (a loopback one when only loopback is served), with its port.
+/// address (a loopback one when only loopback is served), with its port if
+/// it gives one. A name is what a rebinding page would send.
 fn host_is_served(host: &str, bound: SocketAddr) -> bool {
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) if !port.contains(']') => (name, port.parse::<u16>().ok()),
-        _ => (host, Some(80)),
+        _ => (host, Some(bound.port())),
     };
     if port != Some(bound.port()) {
         return false;
@@ -177,17 +178,23 @@ mod tests {
     #[test]
     fn only_the_served_host_is_answered() {
         let loopback: SocketAddr = "127.0.0.1:8000".parse().unwrap();
-        for host in ["127.0.0.1:8000", "localhost:8000", "LOCALHOST:8000", "[::1]:8000"] {
+        for host in [
+            "127.0.0.1:8000",
+            "localhost:8000",
+            "LOCALHOST:8000",
+            "[::1]:8000",
+            "localhost",
+            "[::1]",
+        ] {
             assert!(host_is_served(host, loopback), "{host}");
         }
         for host in [
             "evil.example:8000",
             "127.0.0.1.nip.io:8000",
             "127.0.0.1:9000",
-            "localhost",
+            "localhost:80",
             "192.168.1.10:8000",
             "",
-            "[::1]",
             ":8000",
         ] {
             assert!(!host_is_served(host, loopback), "{host:?}");
@@ -197,7 +204,7 @@ mod tests {
         assert!(host_is_served("localhost:8080", public));
         assert!(!host_is_served("rebound.example:8080", public));
         let one: SocketAddr = "192.168.1.10:80".parse().unwrap();
-        assert!(host_is_served("192.168.1.10", one), "port 80 may be left out");
+        assert!(host_is_served("192.168.1.10", one), "the port may be left out");
         assert!(!host_is_served("192.168.1.11", one));
     }
 }
