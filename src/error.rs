@@ -36,6 +36,10 @@ pub enum Error {
     #[error("{0}")]
     PortUnavailable(String),
 
+    /// A limit of the host's kernel is too low for what was asked.
+    #[error("{0}")]
+    HostLimit(String),
+
     #[error("timed out after {} waiting for {what}; {hint}", humantime::format_duration(*.after))]
     Timeout {
         what: String,
@@ -76,7 +80,7 @@ impl Error {
             Error::ClusterExists(_) => 4,
             Error::EngineUnreachable { .. } => 5,
             Error::NodeImageMissing(_) => 6,
-            Error::SubnetExhausted { .. } | Error::PortUnavailable(_) => 7,
+            Error::SubnetExhausted { .. } | Error::PortUnavailable(_) | Error::HostLimit(_) => 7,
             Error::Timeout { .. } => 8,
             Error::Interrupted => 130,
             Error::NodeFailed { .. } | Error::Engine { .. } | Error::Io { .. } | Error::Other(_) => 1,

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod images;
+pub mod inotify;
 pub mod input;
 pub mod labels;
 pub mod naming;

@@ -5,6 +5,7 @@ mod declarative;
 mod engine_restart;
 mod errors;
 mod forwarder;
+mod host_limits;
 mod lifecycle;
 mod node_images;
 mod properties;

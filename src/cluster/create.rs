@@ -101,6 +101,12 @@ pub async fn create(
     if cluster_names(engine).await?.contains(&options.name) {
         return Err(Error::ClusterExists(options.name.to_string()));
     }
+    // The nodes share this kernel's limits only where the engine is local.
+    if engine.is_local()
+        && let Some(raised) = crate::inotify::ensure_room(options.managers + options.workers)?
+    {
+        progress.note(&raised);
+    }
     let cancel = CancellationToken::new();
     let run = Run::new();
     // Set once this run holds the name (its network won): from then on the

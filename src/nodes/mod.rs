@@ -151,6 +151,11 @@ pub async fn add(
             limit(role)
         )));
     }
+    if cluster.engine.is_local()
+        && let Some(raised) = crate::inotify::ensure_room(count)?
+    {
+        progress.note(&raised);
+    }
     let (manager_node, manager) = cluster.any_manager().await?;
     let manager_address = manager_node
         .address
