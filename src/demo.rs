@@ -14,14 +14,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::chaos::{self, TaskSelection};
-use crate::cluster::{self, Cluster, CreateOptions};
+use crate::cluster::Cluster;
 use crate::convergence::Observer;
 use crate::demo_image::{self, DEMO_TAG};
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result};
+use crate::host_images;
 use crate::images;
+use crate::lifecycle::{self, CreateOptions};
 use crate::naming::ClusterName;
-use crate::node_image;
 use crate::nodes;
 use crate::progress::Progress;
 use crate::rebalance;
@@ -68,7 +69,7 @@ impl DemoReport {
 /// refused and left alone. The cluster this run made is deleted at the end
 /// (also when a later step fails) unless `keep`.
 pub async fn run(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress) -> Result<DemoReport> {
-    if cluster::cluster_names(engine).await?.contains(&options.name) {
+    if crate::cluster::cluster_names(engine).await?.contains(&options.name) {
         return Err(Error::ClusterExists(options.name.to_string()));
     }
     let mut report = DemoReport {
@@ -87,7 +88,7 @@ pub async fn run(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress)
         ));
     } else {
         say.note("Tearing everything down: every container, volume and network of the cluster goes.");
-        let deleted = cluster::delete(engine, &options.name).await?;
+        let deleted = lifecycle::delete(engine, &options.name).await?;
         report.record("delete", deleted.elapsed, format!("{} containers", deleted.containers));
     }
     outcome.map(|()| report)
@@ -108,7 +109,7 @@ async fn scenario(
     let mut create = CreateOptions::new(options.name.clone());
     create.workers = options.workers;
     create.heartbeat = Some(options.heartbeat);
-    let created = cluster::create(engine, &create, say, std::future::pending()).await?;
+    let created = lifecycle::create(engine, &create, say, std::future::pending()).await?;
     *made = true;
     report.record(
         "create",
@@ -120,7 +121,7 @@ async fn scenario(
     say.note(&format!(
         "2. Put the quotes demo image into every node ({DEMO_TAG}, built here if missing)."
     ));
-    if !node_image::is_present(engine, DEMO_TAG).await? {
+    if !host_images::is_present(engine, DEMO_TAG).await? {
         demo_image::build(engine, DEMO_TAG, say).await?;
     }
     images::load(&cluster, &[DEMO_TAG.to_string()], None, say).await?;

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result};
 use crate::host::{TempDir, which};
-use crate::images;
+use crate::host_images;
 use crate::progress::Progress;
 
 pub const DEMO_TAG: &str = "swarmlab/quotes:latest";
@@ -74,10 +74,14 @@ pub async fn build(engine: &HostEngine, tag: &str, progress: &dyn Progress) -> R
         "LABEL io.swarmlab.demo=quotes".to_string(),
     ];
     let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(archive)) });
-    let id = images::import_rootfs(engine, body, tag, changes).await?;
+    let id = host_images::import_rootfs(engine, body, tag, changes).await?;
     progress.done(
         STEP,
-        &format!("built {tag} ({}, {} KiB)", images::short_id(&id), contents.len() / 1024),
+        &format!(
+            "built {tag} ({}, {} KiB)",
+            host_images::short_id(&id),
+            contents.len() / 1024
+        ),
     );
     Ok(id)
 }

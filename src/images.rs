@@ -2,15 +2,13 @@
 //! load into every node that lacks the image, all nodes in parallel.
 
 use bollard::Docker;
-use bollard::query_parameters::CreateImageOptionsBuilder;
 use bollard::query_parameters::{ImportImageOptionsBuilder, ListImagesOptionsBuilder};
+use futures_util::TryStreamExt;
 use futures_util::future::join_all;
-use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cluster::{Cluster, NodeContainer};
-use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_not_found};
 use crate::progress::Progress;
 
@@ -212,61 +210,4 @@ async fn transfer(
         }
     });
     Ok(join_all(loads).await)
-}
-
-/// Imports a root file system archive as image `tag`, with Dockerfile-like
-/// `changes` (ENTRYPOINT, LABEL...). Returns the image ID.
-pub async fn import_rootfs(
-    engine: &HostEngine,
-    archive: impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
-    tag: &str,
-    changes: Vec<String>,
-) -> Result<String> {
-    let (repo, version) = split_reference(tag);
-    let options = CreateImageOptionsBuilder::new()
-        .from_src("-")
-        .repo(repo)
-        .tag(version)
-        .changes(changes)
-        .build();
-    let body = bollard::body_try_stream(archive);
-    let mut stream = engine.docker.create_image(Some(options), Some(body), None).boxed();
-    while let Some(item) = stream.next().await {
-        item.with_context(|| format!("importing image {tag} failed"))?;
-    }
-    let image = engine
-        .docker
-        .inspect_image(tag)
-        .await
-        .with_context(|| format!("the imported image {tag} cannot be found"))?;
-    Ok(image.id.unwrap_or_default())
-}
-
-/// Splits `repo:tag` (the repository may hold a registry port) into its parts.
-pub fn split_reference(image: &str) -> (&str, &str) {
-    match image.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (image, "latest"),
-    }
-}
-
-pub fn short_id(id: &str) -> &str {
-    let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..id.len().min(12)]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references() {
-        assert_eq!(split_reference("docker:dind"), ("docker", "dind"));
-        assert_eq!(split_reference("swarmlab/node"), ("swarmlab/node", "latest"));
-        assert_eq!(
-            split_reference("localhost:5000/node"),
-            ("localhost:5000/node", "latest")
-        );
-        assert_eq!(split_reference("localhost:5000/node:v1"), ("localhost:5000/node", "v1"));
-    }
 }

@@ -17,8 +17,13 @@ use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_conflict, is_not_found};
 use crate::labels;
 use crate::naming::{ClusterName, NodeName, Role};
-use crate::node_image::ENTRYPOINT_SCRIPT;
 use crate::tls::NODE_TLS_DIR;
+
+/// Prepares a container to run its own engine (see assets/node-entrypoint.sh):
+/// every node runs it, whatever its image's own entrypoint; it is also the
+/// entrypoint of the image `node-image build` makes, so that the image works
+/// without swarmlab too.
+pub const ENTRYPOINT_SCRIPT: &str = include_str!("../assets/node-entrypoint.sh");
 
 /// The one address the plain-HTTP API of an --insecure node answers.
 const INSECURE_API_FROM: &str = "SWARMLAB_API_FROM";

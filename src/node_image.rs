@@ -4,22 +4,18 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use bollard::query_parameters::CreateImageOptionsBuilder;
-use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::engine::HostEngine;
-use crate::error::{Context, Error, Result, engine_message, is_not_found};
+use crate::error::{Context, Error, Result};
 use crate::host::{TempDir, is_root, which};
-use crate::images::{self, short_id, split_reference};
+use crate::host_images::{self, is_present, pull, short_id};
+use crate::node_container::ENTRYPOINT_SCRIPT;
 use crate::progress::Progress;
 
 pub const DEFAULT_TAG: &str = "swarmlab/node:latest";
 pub const IMAGE_ENV: &str = "SWARMLAB_NODE_IMAGE";
 const OFFICIAL_DIND: &str = "docker:dind";
-/// Prepares a container to run its own engine; also the entrypoint of the
-/// image `build` makes, so that the image works without swarmlab too.
-pub const ENTRYPOINT_SCRIPT: &str = include_str!("../assets/node-entrypoint.sh");
 const ENTRYPOINT_PATH: &str = "/usr/local/bin/swarmlab-node-entrypoint";
 const PACKAGES: &str = "docker.io,iptables,iproute2,procps,ca-certificates";
 /// Not needed in a node: documentation, apt's caches, libnetwork's debug tools.
@@ -63,25 +59,6 @@ pub async fn resolve(engine: &HostEngine, explicit: Option<&str>, progress: &dyn
             "no node image: {DEFAULT_TAG} is not built and {OFFICIAL_DIND} could not be pulled ({reason}); build one offline with `swarmlab node-image build`, or make {OFFICIAL_DIND} pullable"
         ))),
     }
-}
-
-pub async fn is_present(engine: &HostEngine, image: &str) -> Result<bool> {
-    match engine.docker.inspect_image(image).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_not_found(&e) => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("cannot inspect image {image}")),
-    }
-}
-
-async fn pull(engine: &HostEngine, image: &str) -> Result<(), String> {
-    let (name, tag) = split_reference(image);
-    let options = CreateImageOptionsBuilder::new().from_image(name).tag(tag).build();
-    engine
-        .docker
-        .create_image(Some(options), None, None)
-        .try_for_each(|_| async { Ok(()) })
-        .await
-        .map_err(|e| engine_message(&e))
 }
 
 /// Options of [`build`].
@@ -189,7 +166,7 @@ async fn import(engine: &HostEngine, rootfs: &Path, tag: &str) -> Result<String>
         "VOLUME /var/lib/docker".to_string(),
         "LABEL io.swarmlab.node-image=debian".to_string(),
     ];
-    let id = images::import_rootfs(engine, body, tag, changes).await?;
+    let id = host_images::import_rootfs(engine, body, tag, changes).await?;
     let status = tar.wait().await.context("tar did not finish")?;
     if !status.success() {
         return Err(Error::Other(format!("tar of the root file system failed ({status})")));

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use clap::Args;
-use swarmlab::cluster::{self, Cluster, CreateOptions};
+use swarmlab::cluster::Cluster;
 use swarmlab::config::ClusterFile;
 use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
+use swarmlab::lifecycle::{self, CreateOptions};
 use swarmlab::naming::{ClusterName, DEFAULT_CLUSTER};
 
 use super::output::{print_json, secs, shell_quote, table};
@@ -92,7 +93,7 @@ pub async fn create(args: CreateArgs) -> Result<()> {
         plural(options.workers as usize, "worker")
     );
     progress.note(&format!("Creating cluster \"{name}\": {counts}"));
-    let created = cluster::create(&engine, &options, progress.as_ref(), interrupted()).await;
+    let created = lifecycle::create(&engine, &options, progress.as_ref(), interrupted()).await;
     drop(progress);
     let created = created?;
     println!(
@@ -149,7 +150,7 @@ pub struct LsArgs {
 
 pub async fn ls(args: LsArgs) -> Result<()> {
     let engine = HostEngine::connect().await?;
-    let clusters = cluster::list(&engine).await?;
+    let clusters = lifecycle::list(&engine).await?;
     if args.json {
         return print_json(&clusters);
     }
@@ -185,12 +186,12 @@ pub async fn inspect(args: InspectArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
     let engine = HostEngine::connect().await?;
     let cluster = Cluster::open(&engine, &name).await?;
-    let nodes = cluster::inspect(&cluster).await?;
+    let nodes = lifecycle::inspect(&cluster).await?;
     print_nodes(&name, &nodes, args.json)
 }
 
 /// The node table of `inspect` and `node ls`.
-pub fn print_nodes(name: &ClusterName, nodes: &[cluster::NodeRow], json: bool) -> Result<()> {
+pub fn print_nodes(name: &ClusterName, nodes: &[lifecycle::NodeRow], json: bool) -> Result<()> {
     if json {
         return print_json(&serde_json::json!({ "name": name, "nodes": nodes }));
     }
@@ -265,7 +266,7 @@ pub struct DeleteArgs {
 pub async fn delete(args: DeleteArgs) -> Result<()> {
     let engine = HostEngine::connect().await?;
     if args.all {
-        let deleted = cluster::delete_all(&engine).await?;
+        let deleted = lifecycle::delete_all(&engine).await?;
         if deleted.is_empty() {
             println!("No clusters to delete.");
         }
@@ -280,7 +281,7 @@ pub async fn delete(args: DeleteArgs) -> Result<()> {
         return Ok(());
     }
     let name = args.cluster.cluster()?;
-    let d = cluster::delete(&engine, &name).await?;
+    let d = lifecycle::delete(&engine, &name).await?;
     println!(
         "Deleted cluster {:?} ({}) in {}.",
         name.as_str(),
@@ -290,7 +291,7 @@ pub async fn delete(args: DeleteArgs) -> Result<()> {
     Ok(())
 }
 
-fn counts(d: &cluster::Deleted) -> String {
+fn counts(d: &swarmlab::cluster::Deleted) -> String {
     format!(
         "{}, {}, {}",
         plural(d.containers, "container"),

@@ -83,7 +83,7 @@ pub async fn run(command: ImageCommand) -> Result<()> {
             let id = demo_image::build(&engine, &tag, progress.as_ref()).await;
             drop(progress);
             let id = id?;
-            println!("Built demo image {tag} ({}).", images::short_id(&id));
+            println!("Built demo image {tag} ({}).", swarmlab::host_images::short_id(&id));
             Ok(())
         }
     }

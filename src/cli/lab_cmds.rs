@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use swarmlab::chaos::{self, TaskSelection};
-use swarmlab::cluster::{self, Cluster};
+use swarmlab::cluster::Cluster;
 use swarmlab::convergence::Observer;
 use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
@@ -154,7 +154,7 @@ pub async fn stop(args: PowerArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
     let engine = HostEngine::connect().await?;
     let progress = progress::for_stderr();
-    let took = cluster::stop(&engine, &name, progress.as_ref()).await;
+    let took = swarmlab::lifecycle::stop(&engine, &name, progress.as_ref()).await;
     drop(progress);
     println!(
         "Stopped cluster {:?} in {}; `swarmlab start` brings it back.",
@@ -168,7 +168,7 @@ pub async fn start(args: PowerArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
     let engine = HostEngine::connect().await?;
     let progress = progress::for_stderr();
-    let took = cluster::start(&engine, &name, args.timeout, progress.as_ref()).await;
+    let took = swarmlab::lifecycle::start(&engine, &name, args.timeout, progress.as_ref()).await;
     drop(progress);
     println!("Cluster {:?} is back in {}.", name.as_str(), secs(took?));
     Ok(())

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bollard::models::NodeSpecAvailabilityEnum;
 use clap::Subcommand;
-use swarmlab::cluster::{self, Cluster};
+use swarmlab::cluster::Cluster;
 use swarmlab::error::Result;
 use swarmlab::naming::Role;
 use swarmlab::nodes::{self, Timings};
@@ -103,7 +103,7 @@ pub async fn run(command: NodeCommand) -> Result<()> {
     match command {
         NodeCommand::Ls { cluster, json } => {
             let cluster = cluster.open().await?;
-            let rows = cluster::inspect(&cluster).await?;
+            let rows = swarmlab::lifecycle::inspect(&cluster).await?;
             print_nodes(&cluster.name, &rows, json)
         }
         NodeCommand::Add { cluster, role, count } => {

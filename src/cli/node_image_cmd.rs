@@ -43,7 +43,7 @@ pub async fn run(command: NodeImageCommand) -> Result<()> {
             println!(
                 "Built node image {} ({}).",
                 options.tag,
-                swarmlab::images::short_id(&id)
+                swarmlab::host_images::short_id(&id)
             );
             Ok(())
         }

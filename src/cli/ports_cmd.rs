@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 use swarmlab::cluster::Cluster;
 use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
-use swarmlab::ports::{self, container};
+use swarmlab::forwarder_container::{self as container, PortState};
+use swarmlab::ports;
 use swarmlab::tls::ClusterTls;
 
 use super::ClusterArg;
@@ -48,7 +49,7 @@ struct ServeArgs {
     #[arg(long, default_value = "10m", value_parser = swarmlab::input::duration)]
     idle_timeout: Duration,
     /// Where to write the forwarder's status
-    #[arg(long, default_value = ports::STATUS_PATH)]
+    #[arg(long, default_value = container::STATUS_PATH)]
     status_file: std::path::PathBuf,
 }
 
@@ -91,8 +92,8 @@ pub async fn run(args: PortsArgs) -> Result<()> {
             p.service.clone(),
             p.address.clone(),
             format!("{}/tcp", p.target_port),
-            p.path.clone(),
-            p.state.clone(),
+            p.path.to_string(),
+            p.state.to_string(),
             if backends.is_empty() {
                 "-".into()
             } else {
@@ -104,7 +105,7 @@ pub async fn run(args: PortsArgs) -> Result<()> {
         "{}",
         table(&["service", "address", "target", "path", "state", "backends"], rows)
     );
-    for port in status.ports.iter().filter(|p| p.state == "port-taken") {
+    for port in status.ports.iter().filter(|p| p.state == PortState::PortTaken) {
         eprintln!("warning: {}", port.message);
     }
     Ok(())

@@ -62,9 +62,7 @@ impl<'a> Launcher<'a> {
 
     /// Removes what this operation made of `cluster`: its rollback.
     pub async fn roll_back(&self, cluster: &crate::naming::ClusterName) -> Result<()> {
-        super::delete::remove_run(self.engine, cluster, &self.run)
-            .await
-            .map(drop)
+        super::remove_run(self.engine, cluster, &self.run).await.map(drop)
     }
 
     /// Creates the node's container without starting it.

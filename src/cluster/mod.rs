@@ -1,15 +1,14 @@
 //! Clusters as the host engine knows them: found by their labels, never
-//! through a state file.
+//! through a state file; reaching their nodes' engines; bringing nodes up
+//! and removing what an operation made. The lifecycle of whole clusters
+//! (create, delete, start, stop, status) is `lifecycle`'s, above this.
 
-mod create;
-mod delete;
 mod env;
 mod launcher;
 mod manager_link;
-mod power;
+mod removal;
 
 pub(crate) use launcher::Launcher;
-mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -19,12 +18,10 @@ use bollard::Docker;
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder};
 
-pub use create::{CreateOptions, Created, create};
-pub use delete::{Deleted, delete, delete_all};
 pub use env::DockerEnv;
 pub use manager_link::ManagerLink;
-pub use power::{start, stop};
-pub use status::{ClusterStatus, ClusterSummary, NodeRow, inspect, list};
+pub use removal::Deleted;
+pub(crate) use removal::{remove_labelled, remove_run};
 
 use crate::engine::{self, HostEngine};
 use crate::error::{Context, Error, Result};
@@ -183,6 +180,11 @@ impl Cluster {
         if nodes.is_empty() {
             return Err(Error::ClusterNotFound(name.to_string()));
         }
+        Self::of_nodes(engine, name, nodes).await
+    }
+
+    /// A cluster whose node containers have been listed already.
+    pub(crate) async fn of_nodes(engine: &HostEngine, name: &ClusterName, nodes: Vec<NodeContainer>) -> Result<Self> {
         Ok(Cluster {
             engine: engine.clone(),
             name: name.clone(),

@@ -15,7 +15,7 @@ use crate::naming::ClusterName;
 use crate::swarm::SwarmView;
 
 use super::netns::NodeNamespace;
-use super::{BackendStatus, PortStatus};
+use crate::forwarder_container::{BackendStatus, PortPath, PortState, PortStatus, PublishMode};
 
 /// Where a connection for a backend goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,21 +41,21 @@ pub(crate) struct Route {
     pub service: String,
     pub published: u16,
     pub target_port: u16,
-    pub publish_mode: String,
-    pub path: &'static str,
+    pub publish_mode: PublishMode,
+    pub path: PortPath,
     pub backends: Vec<Backend>,
 }
 
 impl Route {
-    pub fn status(&self, state: &str, message: &str) -> PortStatus {
+    pub fn status(&self, state: PortState, message: &str) -> PortStatus {
         PortStatus {
             service: self.service.clone(),
             published_port: self.published,
             target_port: self.target_port,
-            publish_mode: self.publish_mode.clone(),
+            publish_mode: self.publish_mode,
             address: format!("127.0.0.1:{}", self.published),
-            path: self.path.to_string(),
-            state: state.to_string(),
+            path: self.path,
+            state,
             message: message.to_string(),
             backends: self.backends.iter().map(|b| b.status.clone()).collect(),
         }
@@ -145,7 +145,7 @@ impl Discovery {
                     let Some(node) = cluster.container_of(host).filter(|n| n.running) else {
                         continue;
                     };
-                    let target = if path == "task-direct" {
+                    let target = if path == PortPath::TaskDirect {
                         if !bridges.contains_key(host) {
                             let map = self.gateway_bridge(&cluster, node).await.unwrap_or_default();
                             bridges.insert(host.clone(), map);
@@ -180,7 +180,11 @@ impl Discovery {
                     service: name.clone(),
                     published,
                     target_port,
-                    publish_mode: if host_mode { "host" } else { "ingress" }.to_string(),
+                    publish_mode: if host_mode {
+                        PublishMode::Host
+                    } else {
+                        PublishMode::Ingress
+                    },
                     path,
                     backends,
                 });
@@ -197,8 +201,8 @@ impl Discovery {
                 service: format!("{}:{}", forward.node, forward.port),
                 published: forward.host,
                 target_port: forward.port,
-                publish_mode: "forward".into(),
-                path: "node-port",
+                publish_mode: PublishMode::Forward,
+                path: PortPath::NodePort,
                 backends: target
                     .map(|address| Backend {
                         status: BackendStatus {
@@ -249,11 +253,11 @@ impl Discovery {
 /// How connections for a published port reach its tasks: ports published
 /// in host mode answer on the nodes running a task; ingress ports through
 /// the routing mesh where the kernel has IPVS, else only inside each node.
-fn path_for(host_mode: bool, ipvs: bool) -> &'static str {
+fn path_for(host_mode: bool, ipvs: bool) -> PortPath {
     match (host_mode, ipvs) {
-        (true, _) => "host-mode",
-        (false, true) => "routing-mesh",
-        (false, false) => "task-direct",
+        (true, _) => PortPath::HostMode,
+        (false, true) => PortPath::RoutingMesh,
+        (false, false) => PortPath::TaskDirect,
     }
 }
 
@@ -269,10 +273,10 @@ mod tests {
 
     #[test]
     fn the_path_follows_the_publish_mode_and_the_kernel() {
-        assert_eq!(path_for(true, false), "host-mode");
-        assert_eq!(path_for(true, true), "host-mode");
-        assert_eq!(path_for(false, true), "routing-mesh");
-        assert_eq!(path_for(false, false), "task-direct");
+        assert_eq!(path_for(true, false), PortPath::HostMode);
+        assert_eq!(path_for(true, true), PortPath::HostMode);
+        assert_eq!(path_for(false, true), PortPath::RoutingMesh);
+        assert_eq!(path_for(false, false), PortPath::TaskDirect);
     }
 
     #[test]

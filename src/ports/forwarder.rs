@@ -18,7 +18,7 @@ use crate::error::{Context, Result};
 use crate::naming::ClusterName;
 
 use super::discovery::{Backend, Discovery, Route, Target};
-use super::{ForwarderStatus, PortStatus};
+use crate::forwarder_container::{ForwarderStatus, PortState, PortStatus};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many backends a connection tries before it is given up.
@@ -180,19 +180,19 @@ fn reconcile(
                         format!("cannot listen on 127.0.0.1:{port}: {error}")
                     };
                     tell(said, port, &message);
-                    statuses.push(route.status("port-taken", &message));
+                    statuses.push(route.status(PortState::PortTaken, &message));
                     continue;
                 }
             }
         }
         let (state, message) = if route.backends.is_empty() {
             (
-                "no-backends",
+                PortState::NoBackends,
                 format!("{} has no running task to forward to yet", route.service),
             )
         } else {
             (
-                "forwarding",
+                PortState::Forwarding,
                 format!(
                     "127.0.0.1:{port} -> {} ({}, {} task{})",
                     route.service,

@@ -25,13 +25,11 @@ use crate::labels::{self, Run};
 use crate::naming::{self, ClusterName, NodeName, Role};
 use crate::node_container::{self, NodePlan};
 use crate::node_image;
-use crate::ports;
 use crate::progress::Progress;
 use crate::swarm::{self, JoinTokens};
 use crate::tls::ClusterTls;
 
-use super::launcher::Launcher;
-use super::{cluster_names, delete};
+use crate::cluster::{self, Launcher, cluster_names};
 
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
@@ -132,7 +130,7 @@ pub async fn create(
             ));
         } else {
             progress.note("rolling back: removing what was created");
-            let mut cleanup = delete::remove_run(engine, &options.name, &run).await.map(drop);
+            let mut cleanup = cluster::remove_run(engine, &options.name, &run).await.map(drop);
             if claimed.load(Ordering::SeqCst) {
                 cleanup = cleanup.and(ClusterTls::remove(engine, &options.name).await);
             }
@@ -265,7 +263,7 @@ async fn bring_up(
         launcher
             .unless_cancelled(async { Ok(all_launched.wait_for(|launched| *launched == nodes.len()).await.is_ok()) })
             .await?;
-        ports::container::ensure(engine, name, &tls, run).await
+        crate::forwarder_container::ensure(engine, name, &tls, run).await
     };
     let (engines, forwarder) = tokio::join!(launcher.all(nodes.iter().map(|&node| bring_up_node(node))), forwarder);
     let engines = engines?;
@@ -290,7 +288,7 @@ async fn bring_up(
     if !options.images.is_empty() {
         launcher.check()?;
         progress.note(&format!("loading {} into every node", options.images.join(", ")));
-        let cluster = super::Cluster::open(engine, name).await?;
+        let cluster = cluster::Cluster::open(engine, name).await?;
         let loads = images::load(&cluster, &options.images, None, progress).await?;
         if let Some(failed) = loads.iter().find(|l| l.outcome == "failed") {
             return Err(Error::NodeFailed {

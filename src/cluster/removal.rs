@@ -1,5 +1,6 @@
-//! Deleting a cluster: everything that carries its label goes, then its TLS
-//! material.
+//! Removing what carries a label: a whole cluster's objects, or one
+//! operation's (its rollback). Containers first, then volumes, then
+//! networks, as the engine requires.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,46 +13,17 @@ use tokio::time::Instant;
 
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_not_found};
-use crate::labels::{self, Run};
+use crate::labels::Run;
 use crate::naming::ClusterName;
 use crate::node_container;
-use crate::tls::ClusterTls;
 
-use super::cluster_names;
-
+/// What a removal removed.
 #[derive(Debug, Clone, Default)]
 pub struct Deleted {
     pub containers: usize,
     pub volumes: usize,
     pub networks: usize,
     pub elapsed: Duration,
-}
-
-/// Deletes one cluster; fails when nothing of it exists.
-pub async fn delete(engine: &HostEngine, name: &ClusterName) -> Result<Deleted> {
-    if !cluster_names(engine).await?.contains(name) {
-        return Err(Error::ClusterNotFound(name.to_string()));
-    }
-    remove_everything(engine, name).await
-}
-
-/// Deletes every cluster.
-pub async fn delete_all(engine: &HostEngine) -> Result<Vec<(ClusterName, Deleted)>> {
-    let names = cluster_names(engine).await?;
-    let deletions = names.iter().map(|name| async move {
-        let deleted = remove_everything(engine, name).await?;
-        Ok::<_, Error>((name.clone(), deleted))
-    });
-    try_join_all(deletions).await
-}
-
-/// Removes whatever carries the cluster's label, missing pieces included,
-/// and its TLS material.
-pub(crate) async fn remove_everything(engine: &HostEngine, name: &ClusterName) -> Result<Deleted> {
-    let deleted = remove_labelled(engine, &labels::filter(Some(name))).await?;
-    ClusterTls::remove(engine, name).await?;
-    crate::context::remove(name);
-    Ok(deleted)
 }
 
 /// The rollback of an operation that failed or was interrupted: removes
@@ -62,7 +34,7 @@ pub(crate) async fn remove_run(engine: &HostEngine, name: &ClusterName, run: &Ru
 
 /// Removes the containers, then the volumes, then the networks that match
 /// an engine label `filter`.
-async fn remove_labelled(engine: &HostEngine, filter: &HashMap<String, Vec<String>>) -> Result<Deleted> {
+pub(crate) async fn remove_labelled(engine: &HostEngine, filter: &HashMap<String, Vec<String>>) -> Result<Deleted> {
     let started = Instant::now();
 
     // Every container with the label: nodes, the port forwarder, and any

@@ -15,11 +15,10 @@ use crate::error::{Context, Error, Result};
 use crate::labels::{self, Run};
 use crate::naming::ClusterName;
 use crate::node_container;
-use crate::ports;
 use crate::progress::Progress;
 use crate::tls::{ClusterTls, NODE_TLS_DIR};
 
-use super::cluster_names;
+use crate::cluster::cluster_names;
 
 async fn containers(engine: &HostEngine, name: &ClusterName) -> Result<Vec<(String, bool)>> {
     if !cluster_names(engine).await?.contains(name) {
@@ -64,10 +63,10 @@ async fn renew_if_due(
         );
         return Ok(false);
     }
-    let subnet = super::subnet(engine, name).await?;
+    let subnet = crate::cluster::subnet(engine, name).await?;
     tls.renew(name, &subnet)?;
     let archive = identity_archive(&tls)?;
-    let forwarder = ports::container::container_name(name);
+    let forwarder = crate::forwarder_container::container_name(name);
     for (container, _) in all {
         if *container == forwarder {
             node_container::remove(engine, container).await?;
@@ -136,7 +135,7 @@ pub async fn start(
     let started = Instant::now();
     let all = containers(engine, name).await?;
     let renewed = renew_if_due(engine, name, &all, progress).await?;
-    let forwarder = ports::container::container_name(name);
+    let forwarder = crate::forwarder_container::container_name(name);
     try_join_all(
         all.iter()
             .filter(|(_, running)| !*running)
@@ -155,7 +154,7 @@ pub async fn start(
     if renewed {
         // Its container went with the old identity.
         let tls = ClusterTls::open(engine, name).await?;
-        ports::container::ensure(engine, name, &tls, &Run::new()).await?;
+        crate::forwarder_container::ensure(engine, name, &tls, &Run::new()).await?;
     }
     progress.note("waiting for every node to be Ready and every service to run");
     Observer::new(engine, name).converged(timeout).await?;

@@ -13,7 +13,7 @@ use crate::naming::{ClusterName, Role};
 use crate::node_container::NodeSecurity;
 use crate::swarm;
 
-use super::{Cluster, NodeContainer, cluster_names, node_containers};
+use crate::cluster::{Cluster, NodeContainer, cluster_names, node_containers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,12 +114,7 @@ async fn summarize(engine: &HostEngine, name: ClusterName, nodes: Vec<NodeContai
 }
 
 async fn swarm_nodes(engine: &HostEngine, name: &ClusterName, nodes: Vec<NodeContainer>) -> Option<Vec<NodeRow>> {
-    let cluster = Cluster {
-        engine: engine.clone(),
-        name: name.clone(),
-        nodes,
-        tls: crate::tls::ClusterTls::open(engine, name).await.ok()?,
-    };
+    let cluster = Cluster::of_nodes(engine, name, nodes).await.ok()?;
     let (_, manager) = cluster.any_manager().await.ok()?;
     let listed = manager.list_nodes(None).await.ok()?;
     Some(rows(&cluster.nodes, &listed))

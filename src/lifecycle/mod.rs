@@ -1,0 +1,12 @@
+//! Whole clusters: create (a plan, then the actions that carry it out),
+//! delete, stop and start, and what `ls` and `inspect` show.
+
+mod create;
+mod delete;
+mod power;
+mod status;
+
+pub use create::{CreateOptions, Created, create};
+pub use delete::{delete, delete_all};
+pub use power::{start, stop};
+pub use status::{ClusterStatus, ClusterSummary, NodeRow, inspect, list};
