@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use bollard::models::NodeSpecAvailabilityEnum;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -106,7 +105,7 @@ impl Observer {
             let Some(host) = swarm::hostname(node) else { continue };
             if swarm::is_ready(node) {
                 state.ready.insert(host.to_string());
-                if node.spec.as_ref().and_then(|s| s.availability) == Some(NodeSpecAvailabilityEnum::ACTIVE) {
+                if swarm::availability(node) == swarm::Availability::Active {
                     state.active.insert(host.to_string());
                 }
                 // The swarm needs a few heartbeats to see a node that is gone;

@@ -12,6 +12,7 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder};
 use futures_util::StreamExt;
 
+use crate::addressing::Ipv4Net;
 use crate::config::NodeSettings;
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_conflict, is_not_found};
@@ -81,7 +82,42 @@ pub struct NodePlan {
     pub run: labels::Run,
 }
 
+/// What every node plan of one cluster shares.
+#[derive(Debug, Clone)]
+pub struct ClusterFacts<'a> {
+    pub cluster: &'a ClusterName,
+    pub image: &'a str,
+    pub network_id: &'a str,
+    pub subnet: &'a Ipv4Net,
+    /// This process reaches the cluster network directly (see [`direct_api`]):
+    /// workers then go without a published API port.
+    pub direct_api: bool,
+    pub insecure: bool,
+    /// The operation that makes the nodes.
+    pub run: &'a labels::Run,
+}
+
 impl NodePlan {
+    /// The plan of `node`: its address follows from its name; managers
+    /// always publish their API on 127.0.0.1 (the docker CLI talks to
+    /// them there), workers only where the cluster network is not reached
+    /// directly.
+    pub fn new(facts: &ClusterFacts, node: NodeName, settings: NodeSettings, api_port: Option<u16>) -> Self {
+        NodePlan {
+            cluster: facts.cluster.clone(),
+            node,
+            image: facts.image.to_string(),
+            network: facts.network_id.to_string(),
+            address: crate::addressing::node_address(facts.subnet, node),
+            gateway: facts.subnet.gateway(),
+            publish_api: node.role == Role::Manager || !facts.direct_api,
+            api_port,
+            settings,
+            insecure: facts.insecure,
+            run: facts.run.clone(),
+        }
+    }
+
     pub fn container(&self) -> String {
         self.node.container(&self.cluster)
     }

@@ -2,35 +2,47 @@
 //! containers' resource usage, and the tasks on each. The web visualizer
 //! and `swarmlab top` draw it.
 
-use bollard::models::{NodeSpecAvailabilityEnum, NodeState, Reachability, TaskState};
+use bollard::models::TaskState;
 use serde::Serialize;
 
 use crate::cluster::{ManagerLink, NodeContainer, cluster_names, node_containers};
 use crate::engine::HostEngine;
-use crate::naming::{ClusterName, NodeName};
+use crate::naming::{ClusterName, NodeName, Role};
 use crate::stats::{StatsFeed, Usage};
-use crate::swarm::{self, SwarmView};
+use crate::swarm::{self, Availability, ManagerStatus, NodeStatus, SwarmView};
+
+/// How much of a cluster a snapshot could see.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotStatus {
+    #[default]
+    Ok,
+    /// No manager answers: containers only, no swarm.
+    Degraded,
+    /// The cluster does not exist (any more).
+    Gone,
+    /// The host engine does not answer.
+    Unreachable,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Snapshot {
     pub cluster: String,
-    /// ok, degraded (no manager answers), gone (the cluster does not exist)
-    /// or unreachable (the host engine does not answer).
-    pub status: String,
+    pub status: SnapshotStatus,
     pub message: String,
     pub nodes: Vec<NodeView>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeView {
     pub hostname: String,
-    pub role: String,
-    /// leader, reachable, unreachable; empty for workers.
-    pub manager_status: String,
-    pub availability: String,
+    pub role: Role,
+    pub manager_status: ManagerStatus,
+    pub availability: Availability,
     pub engine_version: String,
-    /// ready, down, unknown, disconnected; absent when the swarm does not list it.
-    pub state: String,
+    /// Down too when the node's container does not run, whatever the swarm
+    /// has noticed so far.
+    pub state: NodeStatus,
     pub container: String,
     pub container_state: String,
     pub usage: Option<Usage>,
@@ -72,13 +84,12 @@ impl Collector {
     pub async fn collect(&mut self) -> Snapshot {
         let mut snapshot = Snapshot {
             cluster: self.name.to_string(),
-            status: "ok".into(),
             ..Default::default()
         };
         let containers = match node_containers(&self.engine, Some(&self.name)).await {
             Ok(mut all) => all.remove(&self.name).unwrap_or_default(),
             Err(error) => {
-                snapshot.status = "unreachable".into();
+                snapshot.status = SnapshotStatus::Unreachable;
                 snapshot.message = format!("the Docker engine does not answer: {error}");
                 return snapshot;
             }
@@ -88,7 +99,7 @@ impl Collector {
                 .await
                 .map(|n| n.contains(&self.name))
                 .unwrap_or(false);
-            snapshot.status = "gone".into();
+            snapshot.status = SnapshotStatus::Gone;
             snapshot.message = if exists {
                 format!("cluster {} has no node containers left", self.name)
             } else {
@@ -106,7 +117,7 @@ impl Collector {
         let swarm = match self.manager.read(true).await {
             Ok(swarm) => Some(swarm),
             Err(error) => {
-                snapshot.status = "degraded".into();
+                snapshot.status = SnapshotStatus::Degraded;
                 snapshot.message = format!("no manager answers, the swarm cannot be read: {error}");
                 None
             }
@@ -139,46 +150,26 @@ impl Collector {
         let running = container.is_some_and(|c| c.running);
         let mut view = NodeView {
             hostname: host.clone(),
-            role: node.role.to_string(),
-            state: "absent".into(),
+            role: node.role,
+            manager_status: ManagerStatus::NotManager,
+            availability: Availability::Unsaid,
+            engine_version: String::new(),
+            state: NodeStatus::Absent,
             container: container.map(|c| c.name.clone()).unwrap_or_default(),
             container_state: container.map(|c| c.state.clone()).unwrap_or_else(|| "missing".into()),
             usage: container.filter(|c| c.running).and_then(|c| self.stats.get(&c.name)),
-            ..Default::default()
+            tasks: Vec::new(),
         };
         let Some(swarm) = swarm else { return view };
         if let Some(node) = swarm.node(&host) {
-            view.role = match node.spec.as_ref().and_then(|s| s.role) {
-                Some(bollard::models::NodeSpecRoleEnum::MANAGER) => "manager".into(),
-                Some(_) => "worker".into(),
-                None => view.role,
-            };
-            view.manager_status = match node.manager_status.as_ref() {
-                Some(m) if m.leader == Some(true) => "leader".into(),
-                Some(m) if m.reachability == Some(Reachability::REACHABLE) => "reachable".into(),
-                Some(_) => "unreachable".into(),
-                None => String::new(),
-            };
-            view.availability = match node.spec.as_ref().and_then(|s| s.availability) {
-                Some(NodeSpecAvailabilityEnum::ACTIVE) => "active",
-                Some(NodeSpecAvailabilityEnum::PAUSE) => "pause",
-                Some(NodeSpecAvailabilityEnum::DRAIN) => "drain",
-                _ => "",
-            }
-            .into();
-            view.engine_version = node
-                .description
-                .as_ref()
-                .and_then(|d| d.engine.as_ref())
-                .and_then(|e| e.engine_version.clone())
-                .unwrap_or_default();
-            let state = node.status.as_ref().and_then(|s| s.state).unwrap_or(NodeState::UNKNOWN);
-            // A node whose container stopped is down, whatever the swarm
-            // has noticed so far.
-            view.state = if running { state.to_string() } else { "down".into() };
+            view.role = swarm::role(node).unwrap_or(view.role);
+            view.manager_status = swarm::manager_status(node);
+            view.availability = swarm::availability(node);
+            view.engine_version = swarm::engine_version(node);
+            view.state = if running { swarm::status(node) } else { NodeStatus::Down };
             // Tasks meant to run, and the ones still running on a node that
             // went down: shown as lost until the node comes back.
-            let down = view.state != "ready";
+            let down = view.state != NodeStatus::Ready;
             let mut tasks: Vec<TaskView> = swarm
                 .tasks
                 .iter()

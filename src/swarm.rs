@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    Node, NodeState, Service, SwarmInitRequest, SwarmJoinRequest, SwarmSpec, SwarmSpecDispatcher, TaskState,
+    Node, NodeSpecAvailabilityEnum, NodeSpecRoleEnum, NodeState, Reachability, Service, SwarmInitRequest,
+    SwarmJoinRequest, SwarmSpec, SwarmSpecDispatcher, TaskState,
 };
 use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
+use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::error::{Context, Error, Result};
+use crate::naming::Role;
 
 const SWARM_PORT: u16 = 2377;
 
@@ -20,6 +23,16 @@ const SWARM_PORT: u16 = 2377;
 pub struct JoinTokens {
     pub worker: String,
     pub manager: String,
+}
+
+impl JoinTokens {
+    /// The token that joins a node as `role`.
+    pub fn for_role(&self, role: Role) -> &str {
+        match role {
+            Role::Manager => &self.manager,
+            Role::Worker => &self.worker,
+        }
+    }
 }
 
 /// Makes `docker` the first manager of a new swarm and hands `on_tokens` the
@@ -99,6 +112,154 @@ pub fn is_ready(node: &Node) -> bool {
     node.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY)
 }
 
+/// Every entry the swarm lists for `host`, the one that counts first: a
+/// node recreated under the same name leaves stale entries behind, and the
+/// Ready entry counts, else the newest.
+pub fn entries<'a>(nodes: &'a [Node], host: &str) -> Vec<&'a Node> {
+    let mut entries: Vec<&Node> = nodes.iter().filter(|n| hostname(n) == Some(host)).collect();
+    entries.sort_by(|a, b| (is_ready(b), &b.created_at).cmp(&(is_ready(a), &a.created_at)));
+    entries
+}
+
+/// The entry that counts for `host` (see [`entries`]).
+pub fn entry<'a>(nodes: &'a [Node], host: &str) -> Option<&'a Node> {
+    entries(nodes, host).into_iter().next()
+}
+
+/// A node's role in the swarm (promotion and demotion change it, not the
+/// node's name).
+pub fn role(node: &Node) -> Option<Role> {
+    match node.spec.as_ref()?.role? {
+        NodeSpecRoleEnum::MANAGER => Some(Role::Manager),
+        _ => Some(Role::Worker),
+    }
+}
+
+/// A node's state, as `docker node ls` shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeStatus {
+    Ready,
+    Down,
+    Disconnected,
+    Unknown,
+    /// The swarm does not list the node.
+    #[default]
+    Absent,
+}
+
+/// A manager's standing in raft; empty (in JSON too) for workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagerStatus {
+    #[default]
+    #[serde(rename = "")]
+    NotManager,
+    Leader,
+    Reachable,
+    Unreachable,
+    /// A manager whose reachability the swarm does not say.
+    Unknown,
+}
+
+/// Whether tasks may go to a node; empty (in JSON too) when not said.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Availability {
+    #[default]
+    #[serde(rename = "")]
+    Unsaid,
+    Active,
+    Pause,
+    Drain,
+}
+
+impl NodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Ready => "ready",
+            NodeStatus::Down => "down",
+            NodeStatus::Disconnected => "disconnected",
+            NodeStatus::Unknown => "unknown",
+            NodeStatus::Absent => "absent",
+        }
+    }
+}
+
+impl ManagerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagerStatus::NotManager => "",
+            ManagerStatus::Leader => "leader",
+            ManagerStatus::Reachable => "reachable",
+            ManagerStatus::Unreachable => "unreachable",
+            ManagerStatus::Unknown => "unknown",
+        }
+    }
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Unsaid => "",
+            Availability::Active => "active",
+            Availability::Pause => "pause",
+            Availability::Drain => "drain",
+        }
+    }
+}
+
+macro_rules! displayed {
+    ($($kind:ty),+) => {$(
+        impl std::fmt::Display for $kind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )+};
+}
+
+displayed!(NodeStatus, ManagerStatus, Availability);
+
+pub fn status(node: &Node) -> NodeStatus {
+    match node.status.as_ref().and_then(|s| s.state) {
+        Some(NodeState::READY) => NodeStatus::Ready,
+        Some(NodeState::DOWN) => NodeStatus::Down,
+        Some(NodeState::DISCONNECTED) => NodeStatus::Disconnected,
+        Some(NodeState::UNKNOWN) | None => NodeStatus::Unknown,
+    }
+}
+
+pub fn manager_status(node: &Node) -> ManagerStatus {
+    match node.manager_status.as_ref() {
+        None => ManagerStatus::NotManager,
+        Some(m) if m.leader == Some(true) => ManagerStatus::Leader,
+        Some(m) => match m.reachability {
+            Some(Reachability::REACHABLE) => ManagerStatus::Reachable,
+            Some(Reachability::UNREACHABLE) => ManagerStatus::Unreachable,
+            _ => ManagerStatus::Unknown,
+        },
+    }
+}
+
+pub fn availability(node: &Node) -> Availability {
+    match node.spec.as_ref().and_then(|s| s.availability) {
+        Some(NodeSpecAvailabilityEnum::ACTIVE) => Availability::Active,
+        Some(NodeSpecAvailabilityEnum::PAUSE) => Availability::Pause,
+        Some(NodeSpecAvailabilityEnum::DRAIN) => Availability::Drain,
+        _ => Availability::Unsaid,
+    }
+}
+
+/// The node's engine version, as the swarm heard it.
+pub fn engine_version(node: &Node) -> String {
+    node.description
+        .as_ref()
+        .and_then(|d| d.engine.as_ref())
+        .and_then(|e| e.engine_version.clone())
+        .unwrap_or_default()
+}
+
 /// Waits until every host in `hostnames` is Ready in the manager's node list.
 pub async fn wait_ready(
     manager: &Docker,
@@ -141,11 +302,7 @@ pub async fn label_node(
         return Ok(());
     }
     let nodes = manager.list_nodes(None).await.context("cannot list nodes")?;
-    let node = nodes
-        .iter()
-        .filter(|n| self::hostname(n) == Some(hostname))
-        .max_by_key(|n| is_ready(n))
-        .ok_or_else(|| Error::Other(format!("the swarm has no node {hostname}")))?;
+    let node = entry(&nodes, hostname).ok_or_else(|| Error::Other(format!("the swarm has no node {hostname}")))?;
     let mut spec = node.spec.clone().unwrap_or_default();
     spec.labels.get_or_insert_with(Default::default).extend(labels.clone());
     let version = node.version.as_ref().and_then(|v| v.index).unwrap_or_default() as i64;
@@ -266,15 +423,8 @@ impl SwarmView {
             .unwrap_or_default()
     }
 
-    /// The node entry that counts for a hostname: the Ready one over stale
-    /// entries left by a node recreated under the same name.
+    /// The node entry that counts for a hostname (see [`entry`]).
     pub fn node(&self, host: &str) -> Option<&Node> {
-        let mut entries = self.nodes.iter().filter(|n| hostname(n) == Some(host));
-        let first = entries.next()?;
-        Some(if is_ready(first) {
-            first
-        } else {
-            entries.find(|n| is_ready(n)).unwrap_or(first)
-        })
+        entry(&self.nodes, host)
     }
 }

@@ -7,7 +7,7 @@ use swarmlab::cluster::Cluster;
 use swarmlab::config::ClusterFile;
 use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
-use swarmlab::lifecycle::{self, CreateOptions};
+use swarmlab::lifecycle::{self, CreateFlags, CreateOptions};
 use swarmlab::naming::{ClusterName, DEFAULT_CLUSTER};
 
 use super::output::{print_json, secs, shell_quote, table};
@@ -62,23 +62,19 @@ pub async fn create(args: CreateArgs) -> Result<()> {
         Some(path) => ClusterFile::load(path)?,
         None => ClusterFile::default(),
     };
-    let name = match (args.cluster.explicit(), &file.name) {
-        (None, Some(name)) => ClusterName::new(name)?,
-        _ => args.cluster.cluster()?,
+    let flags = CreateFlags {
+        name: args.cluster.explicit(),
+        managers: args.managers,
+        workers: args.workers,
+        image: args.image,
+        heartbeat: args.heartbeat,
+        wait: args.wait,
+        retain: args.retain,
+        api_port: args.api_port,
+        insecure: args.insecure,
     };
-    let mut options = CreateOptions::new(name.clone());
-    options.managers = args.managers.or(file.managers).unwrap_or(options.managers);
-    options.workers = args.workers.or(file.workers).unwrap_or(options.workers);
-    options.image = args.image.or(file.image.clone());
-    options.heartbeat = args.heartbeat.or(file.heartbeat);
-    options.wait = args.wait.or(file.wait).unwrap_or(options.wait);
-    options.retain = args.retain;
-    options.api_port = args.api_port;
-    options.settings = file.settings();
-    options.images = file.images.clone();
-    options.forwards = file.ports.clone();
-    options.insecure = args.insecure;
-    swarmlab::naming::check_counts(options.managers, options.workers)?;
+    let options = CreateOptions::assemble(flags, &file, DEFAULT_CLUSTER)?;
+    let name = options.name.clone();
     if options.insecure {
         eprintln!(
             "warning: --insecure: the nodes' engine APIs answer plain HTTP on 127.0.0.1, without TLS or client certificates: whoever reaches them is root on this machine (any local user or process, any web page that gets a browser here to send requests)"
@@ -200,9 +196,9 @@ pub fn print_nodes(name: &ClusterName, nodes: &[lifecycle::NodeRow], json: bool)
         vec![
             n.hostname.clone(),
             n.role.to_string(),
-            dash(&n.manager_status),
-            n.swarm_state.clone(),
-            dash(&n.availability),
+            dash(n.manager_status.as_str()),
+            n.swarm_state.as_str().to_string(),
+            dash(n.availability.as_str()),
             n.container.clone(),
             n.container_state.clone(),
             dash(&n.address),

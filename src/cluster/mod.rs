@@ -27,7 +27,7 @@ use crate::engine::{self, HostEngine};
 use crate::error::{Context, Error, Result};
 use crate::labels;
 use crate::naming::{ClusterName, NodeName, Role};
-use crate::node_container::{API_PORT_NUMBER, NodeSecurity};
+use crate::node_container::{API_PORT_NUMBER, ClusterFacts, NodePlan, NodeSecurity};
 use crate::tls::ClusterTls;
 
 /// A node container as listed by the host engine.
@@ -293,10 +293,9 @@ impl Cluster {
     /// How the container of `node` is (or would be) made by operation
     /// `run`: with the settings its container had, else those of its role
     /// when the cluster was made.
-    pub async fn plan(&self, node: NodeName, run: &labels::Run) -> Result<crate::node_container::NodePlan> {
+    pub async fn plan(&self, node: NodeName, run: &labels::Run) -> Result<NodePlan> {
         let network = self.network().await?;
         let network_id = network.id.clone().unwrap_or_else(|| self.name.network());
-        let publish_api = node.role == Role::Manager || !crate::node_container::direct_api(&self.engine, &network);
         let subnet = subnet_of(&self.name, &network)?;
         let role_key = match node.role {
             Role::Manager => labels::MANAGER_SETTINGS,
@@ -308,19 +307,17 @@ impl Cluster {
             .or_else(|| network.labels.as_ref()?.get(role_key).cloned())
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default();
-        Ok(crate::node_container::NodePlan {
-            settings,
-            cluster: self.name.clone(),
-            node,
-            image: self.node_image()?,
-            network: network_id,
-            address: crate::addressing::node_address(&subnet, node),
-            gateway: subnet.gateway(),
-            publish_api,
-            api_port: None,
+        let image = self.node_image()?;
+        let facts = ClusterFacts {
+            cluster: &self.name,
+            image: &image,
+            network_id: &network_id,
+            subnet: &subnet,
+            direct_api: crate::node_container::direct_api(&self.engine, &network),
             insecure: self.nodes.iter().any(|n| n.insecure),
-            run: run.clone(),
-        })
+            run,
+        };
+        Ok(NodePlan::new(&facts, node, settings, None))
     }
 
     /// A node container by hostname, or an error that lists the nodes.

@@ -3,10 +3,14 @@
 
 mod create;
 mod delete;
+mod network;
+mod options;
+mod plan;
 mod power;
 mod status;
 
-pub use create::{CreateOptions, Created, create};
+pub use create::{Created, create};
 pub use delete::{delete, delete_all};
+pub use options::{CreateFlags, CreateOptions};
 pub use power::{start, stop};
 pub use status::{ClusterStatus, ClusterSummary, NodeRow, inspect, list};

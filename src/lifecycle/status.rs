@@ -1,9 +1,7 @@
 //! What `ls` and `inspect` show: the host engine's containers joined with the
 //! swarm's own node list, as read from a manager.
 
-use std::collections::BTreeMap;
-
-use bollard::models::{Node, NodeSpecAvailabilityEnum, NodeState, Reachability};
+use bollard::models::Node;
 use futures_util::future::join_all;
 use serde::Serialize;
 
@@ -11,7 +9,7 @@ use crate::engine::HostEngine;
 use crate::error::Result;
 use crate::naming::{ClusterName, Role};
 use crate::node_container::NodeSecurity;
-use crate::swarm;
+use crate::swarm::{self, Availability, ManagerStatus, NodeStatus};
 
 use crate::cluster::{Cluster, NodeContainer, cluster_names, node_containers};
 
@@ -46,11 +44,9 @@ pub struct ClusterSummary {
 pub struct NodeRow {
     pub hostname: String,
     pub role: Role,
-    /// leader, reachable or unreachable; empty for workers.
-    pub manager_status: String,
-    /// ready, down, unknown, disconnected; "absent" when the swarm does not list it.
-    pub swarm_state: String,
-    pub availability: String,
+    pub manager_status: ManagerStatus,
+    pub swarm_state: NodeStatus,
+    pub availability: Availability,
     pub container: String,
     pub container_state: String,
     pub address: String,
@@ -100,7 +96,7 @@ async fn summarize(engine: &HostEngine, name: ClusterName, nodes: Vec<NodeContai
     };
     let ready = |role| {
         rows.iter()
-            .filter(|r| r.role == role && r.swarm_state == "ready" && r.container_state == "running")
+            .filter(|r| r.role == role && r.swarm_state == NodeStatus::Ready && r.container_state == "running")
             .count()
     };
     summary.managers_ready = ready(Role::Manager);
@@ -130,89 +126,27 @@ pub async fn inspect(cluster: &Cluster) -> Result<Vec<NodeRow>> {
     Ok(rows(&cluster.nodes, &listed))
 }
 
-/// Joins containers and swarm entries by hostname. A hostname the swarm
-/// lists more than once (a node recreated under the same name) is shown by
-/// its Ready entry, else its newest.
+/// Joins containers and swarm entries by hostname.
 fn rows(containers: &[NodeContainer], listed: &[Node]) -> Vec<NodeRow> {
-    let mut by_host: BTreeMap<&str, &Node> = BTreeMap::new();
-    for node in listed {
-        let Some(host) = swarm::hostname(node) else { continue };
-        let better = match by_host.get(host) {
-            None => true,
-            Some(current) => {
-                (swarm::is_ready(node), node.created_at.clone())
-                    > (swarm::is_ready(current), current.created_at.clone())
-            }
-        };
-        if better {
-            by_host.insert(host, node);
-        }
-    }
     containers
         .iter()
         .map(|c| {
             let host = c.node.hostname();
-            let entry = by_host.get(host.as_str()).copied();
+            let entry = swarm::entry(listed, &host);
             NodeRow {
-                // Promotion and demotion change the role, not the name.
-                role: entry
-                    .and_then(|n| n.spec.as_ref()?.role)
-                    .map(|r| match r {
-                        bollard::models::NodeSpecRoleEnum::MANAGER => Role::Manager,
-                        _ => Role::Worker,
-                    })
-                    .unwrap_or(c.node.role),
-                manager_status: entry.map(manager_status).unwrap_or_default(),
-                swarm_state: entry
-                    .and_then(|n| n.status.as_ref()?.state)
-                    .map(state_name)
-                    .unwrap_or_else(|| "absent".into()),
-                availability: entry
-                    .and_then(|n| n.spec.as_ref()?.availability)
-                    .map(|a| match a {
-                        NodeSpecAvailabilityEnum::ACTIVE => "active",
-                        NodeSpecAvailabilityEnum::PAUSE => "pause",
-                        NodeSpecAvailabilityEnum::DRAIN => "drain",
-                        NodeSpecAvailabilityEnum::EMPTY => "",
-                    })
-                    .unwrap_or_default()
-                    .to_string(),
+                role: entry.and_then(swarm::role).unwrap_or(c.node.role),
+                manager_status: entry.map(swarm::manager_status).unwrap_or_default(),
+                swarm_state: entry.map(swarm::status).unwrap_or_default(),
+                availability: entry.map(swarm::availability).unwrap_or_default(),
                 container: c.name.clone(),
                 container_state: c.state.clone(),
                 address: c.address.map(|a| a.to_string()).unwrap_or_default(),
                 image: c.image.clone(),
-                engine_version: entry
-                    .and_then(|n| n.description.as_ref()?.engine.as_ref()?.engine_version.clone())
-                    .unwrap_or_default(),
+                engine_version: entry.map(swarm::engine_version).unwrap_or_default(),
                 api_port: c.api_port.filter(|_| c.running),
                 security: c.security,
                 hostname: host,
             }
         })
         .collect()
-}
-
-fn state_name(state: NodeState) -> String {
-    match state {
-        NodeState::READY => "ready",
-        NodeState::DOWN => "down",
-        NodeState::DISCONNECTED => "disconnected",
-        NodeState::UNKNOWN => "unknown",
-    }
-    .to_string()
-}
-
-fn manager_status(node: &Node) -> String {
-    let Some(status) = node.manager_status.as_ref() else {
-        return String::new();
-    };
-    if status.leader == Some(true) {
-        return "leader".into();
-    }
-    match status.reachability {
-        Some(Reachability::REACHABLE) => "reachable",
-        Some(Reachability::UNREACHABLE) => "unreachable",
-        _ => "unknown",
-    }
-    .into()
 }

@@ -158,11 +158,7 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
         let docker = launcher.wait_engine(&plan).await?;
         progress.step(hostname, "joining the swarm");
         let tokens = swarm::join_tokens(&manager).await?;
-        let token = if role == Role::Manager {
-            &tokens.manager
-        } else {
-            &tokens.worker
-        };
+        let token = tokens.for_role(role);
         let manager_address = manager_node
             .address
             .ok_or_else(|| Error::Other("the manager has no address".into()))?;

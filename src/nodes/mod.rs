@@ -36,17 +36,13 @@ impl Timings {
     }
 }
 
-/// The swarm's entries for a hostname: the Ready one first.
+/// The swarm's entries for a hostname, the one that counts first.
 async fn swarm_entries(manager: &Docker, hostname: &str) -> Result<Vec<Node>> {
-    let mut entries: Vec<Node> = manager
+    let nodes = manager
         .list_nodes(None)
         .await
-        .context("cannot list the swarm's nodes")?
-        .into_iter()
-        .filter(|n| swarm::hostname(n) == Some(hostname))
-        .collect();
-    entries.sort_by_key(|n| !swarm::is_ready(n));
-    Ok(entries)
+        .context("cannot list the swarm's nodes")?;
+    Ok(swarm::entries(&nodes, hostname).into_iter().cloned().collect())
 }
 
 async fn swarm_entry(manager: &Docker, hostname: &str) -> Result<Node> {
@@ -170,12 +166,7 @@ pub async fn add(
             launcher.launch(&plan).await?;
             let docker = launcher.wait_engine(&plan).await?;
             launcher.progress.step(&node.hostname(), "joining the swarm");
-            let token = if role == Role::Manager {
-                &tokens.manager
-            } else {
-                &tokens.worker
-            };
-            swarm::join(&docker, plan.address, manager_address, token).await?;
+            swarm::join(&docker, plan.address, manager_address, tokens.for_role(role)).await?;
             Ok(plan)
         }
     });

@@ -54,7 +54,6 @@ impl App {
         App {
             snapshot: Snapshot {
                 cluster: cluster.to_string(),
-                status: "ok".into(),
                 message: "reading the cluster...".into(),
                 ..Default::default()
             },

@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 
 use super::app::{App, View, running_tasks};
+use crate::snapshot::SnapshotStatus;
 use crate::stats::Usage;
+use crate::swarm::{ManagerStatus, NodeStatus};
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let [title, body, footer] =
@@ -34,8 +36,8 @@ fn title_line(app: &App) -> Line<'static> {
         ),
         Span::raw(format!(" cluster {}  ", snapshot.cluster)),
     ];
-    if snapshot.status == "ok" && snapshot.message.is_empty() {
-        let ready = snapshot.nodes.iter().filter(|n| n.state == "ready").count();
+    if snapshot.status == SnapshotStatus::Ok && snapshot.message.is_empty() {
+        let ready = snapshot.nodes.iter().filter(|n| n.state == NodeStatus::Ready).count();
         spans.push(Span::raw(format!(
             "{ready}/{} nodes ready  sorted by {}",
             snapshot.nodes.len(),
@@ -52,18 +54,18 @@ fn draw_nodes(frame: &mut Frame, area: ratatui::layout::Rect, app: &App) {
         .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = app.rows().into_iter().map(|node| {
         let (cpu, memory, net) = usage_cells(node.usage);
-        let state = if node.state == "ready" {
-            node.state.clone()
+        let state = if node.state == NodeStatus::Ready {
+            node.state.to_string()
         } else {
             format!("{} ({})", node.state, node.container_state)
         };
-        let style = if node.state == "ready" {
+        let style = if node.state == NodeStatus::Ready {
             Style::new()
         } else {
             Style::new().fg(Color::Red)
         };
-        let role = match node.manager_status.as_str() {
-            "" => node.role.clone(),
+        let role = match node.manager_status {
+            ManagerStatus::NotManager => node.role.to_string(),
             status => format!("{} ({status})", node.role),
         };
         Row::new([
@@ -200,7 +202,7 @@ mod tests {
     fn a_node_that_went_down_and_a_node_opened() {
         let mut app = App::new("lab");
         let mut snapshot = super::super::fixtures::snapshot();
-        snapshot.nodes[2].state = "down".into();
+        snapshot.nodes[2].state = crate::swarm::NodeStatus::Down;
         snapshot.nodes[2].container_state = "exited".into();
         snapshot.nodes[2].usage = None;
         app.update(snapshot);

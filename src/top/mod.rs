@@ -108,8 +108,10 @@ fn follow_tasks(cluster: &Cluster, app: &mut App, feed: &mut TasksFeed) {
 
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use crate::snapshot::{NodeView, Snapshot, TaskView};
+    use crate::naming::Role;
+    use crate::snapshot::{NodeView, Snapshot, SnapshotStatus, TaskView};
     use crate::stats::Usage;
+    use crate::swarm::{Availability, ManagerStatus, NodeStatus};
 
     pub fn snapshot() -> Snapshot {
         let usage = |cpu: f64, mib: u64| Usage {
@@ -128,17 +130,17 @@ pub(crate) mod fixtures {
             lost: false,
             container: format!("c-{service}-{slot}"),
         };
-        let node = |host: &str, role: &str, cpu: f64, mib: u64, tasks: Vec<TaskView>| NodeView {
+        let node = |host: &str, role: Role, cpu: f64, mib: u64, tasks: Vec<TaskView>| NodeView {
             hostname: host.into(),
-            role: role.into(),
-            manager_status: if role == "manager" {
-                "leader".into()
+            role,
+            manager_status: if role == Role::Manager {
+                ManagerStatus::Leader
             } else {
-                String::new()
+                ManagerStatus::NotManager
             },
-            availability: "active".into(),
+            availability: Availability::Active,
             engine_version: "20.10.24".into(),
-            state: "ready".into(),
+            state: NodeStatus::Ready,
             container: format!("lab-{host}"),
             container_state: "running".into(),
             usage: Some(usage(cpu, mib)),
@@ -146,18 +148,18 @@ pub(crate) mod fixtures {
         };
         Snapshot {
             cluster: "lab".into(),
-            status: "ok".into(),
+            status: SnapshotStatus::Ok,
             message: String::new(),
             nodes: vec![
-                node("manager-1", "manager", 3.5, 42, vec![task("quotes", 1)]),
+                node("manager-1", Role::Manager, 3.5, 42, vec![task("quotes", 1)]),
                 node(
                     "worker-1",
-                    "worker",
+                    Role::Worker,
                     12.25,
                     35,
                     vec![task("quotes", 2), task("quotes", 3)],
                 ),
-                node("worker-2", "worker", 0.5, 36, vec![]),
+                node("worker-2", Role::Worker, 0.5, 36, vec![]),
             ],
         }
     }

@@ -1,0 +1,113 @@
+//! A new cluster's nodes, decided before anything is made: names, order,
+//! addresses, containers, settings, which node publishes what. Pure, so
+//! that it is tested without an engine; `create` carries it out.
+
+use crate::naming::{NodeName, Role};
+use crate::node_container::{ClusterFacts, NodePlan};
+
+use super::CreateOptions;
+
+/// The nodes of a new cluster in the order they are brought up: managers,
+/// then workers. The first manager is the one that inits the swarm, and
+/// the only one a fixed API port (--api-port) goes to.
+pub(super) fn node_plans(options: &CreateOptions, facts: &ClusterFacts) -> Vec<NodePlan> {
+    let first = first_manager();
+    (1..=options.managers)
+        .map(|i| NodeName::new(Role::Manager, i))
+        .chain((1..=options.workers).map(|i| NodeName::new(Role::Worker, i)))
+        .map(|node| {
+            let api_port = options.api_port.filter(|_| node == first);
+            NodePlan::new(facts, node, options.settings.for_node(node), api_port)
+        })
+        .collect()
+}
+
+/// The node that inits the swarm.
+pub(super) fn first_manager() -> NodeName {
+    NodeName::new(Role::Manager, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::addressing::Ipv4Net;
+    use crate::config::ClusterFile;
+    use crate::labels::Run;
+    use crate::naming::ClusterName;
+
+    fn plans(options: &CreateOptions, direct_api: bool) -> Vec<NodePlan> {
+        let subnet: Ipv4Net = "172.28.5.0/24".parse().unwrap();
+        let facts = ClusterFacts {
+            cluster: &options.name,
+            image: "swarmlab/node:latest",
+            network_id: "net-id",
+            subnet: &subnet,
+            direct_api,
+            insecure: options.insecure,
+            run: &Run::new(),
+        };
+        node_plans(options, &facts)
+    }
+
+    #[test]
+    fn managers_first_then_workers_each_at_the_address_its_name_gives() {
+        let mut options = CreateOptions::new(ClusterName::new("lab").unwrap());
+        options.managers = 3;
+        options.workers = 2;
+        let plans = plans(&options, false);
+        let names: Vec<String> = plans.iter().map(|p| p.node.hostname()).collect();
+        assert_eq!(names, ["manager-1", "manager-2", "manager-3", "worker-1", "worker-2"]);
+        let addresses: Vec<Ipv4Addr> = plans.iter().map(|p| p.address).collect();
+        assert_eq!(addresses[0], Ipv4Addr::new(172, 28, 5, 2));
+        assert_eq!(addresses[3], Ipv4Addr::new(172, 28, 5, 11));
+        assert!(plans.iter().all(|p| p.gateway == Ipv4Addr::new(172, 28, 5, 1)));
+        assert_eq!(plans[4].container(), "lab-worker-2");
+        assert!(
+            plans
+                .iter()
+                .all(|p| p.network == "net-id" && p.image == "swarmlab/node:latest")
+        );
+    }
+
+    #[test]
+    fn who_publishes_the_engine_api() {
+        let mut options = CreateOptions::new(ClusterName::new("lab").unwrap());
+        options.api_port = Some(23750);
+        let direct = plans(&options, true);
+        assert!(direct[0].publish_api, "managers always publish");
+        assert!(
+            direct[1..].iter().all(|p| !p.publish_api),
+            "workers are reached directly"
+        );
+        assert_eq!(
+            direct[0].api_port,
+            Some(23750),
+            "the fixed port goes to the first manager"
+        );
+        assert!(direct[1..].iter().all(|p| p.api_port.is_none()));
+        let remote = plans(&options, false);
+        assert!(
+            remote.iter().all(|p| p.publish_api),
+            "no direct route: everyone publishes"
+        );
+    }
+
+    #[test]
+    fn each_node_gets_its_settings() {
+        let file = ClusterFile::parse(
+            "workers = 2\n[defaults]\nmemory = \"512MiB\"\n[role.worker]\ncpus = 1.5\n[nodes.worker-2]\nlabels = { disk = \"ssd\" }\n",
+        )
+        .unwrap();
+        let mut options = CreateOptions::new(ClusterName::new("lab").unwrap());
+        options.workers = 2;
+        options.settings = file.settings();
+        let plans = plans(&options, true);
+        assert_eq!(plans[0].settings.memory, Some(512 << 20));
+        assert_eq!(plans[0].settings.cpus, None, "worker settings are the workers'");
+        assert_eq!(plans[1].settings.cpus, Some(1.5));
+        assert!(plans[1].settings.labels.is_empty());
+        assert_eq!(plans[2].settings.labels["disk"], "ssd");
+    }
+}
