@@ -31,7 +31,7 @@ pub async fn write(cluster: &Cluster) -> Result<String> {
             &endpoint,
         ])
         .output()
-        .map_err(|e| Error::Other(format!("cannot run the docker CLI: {e}")))?;
+        .map_err(|e| Error::Prerequisite(format!("cannot run the docker CLI, which owns its contexts: {e}")))?;
     if !output.status.success() {
         return Err(Error::Other(format!(
             "docker context {verb} {name} failed: {}",

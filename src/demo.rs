@@ -277,7 +277,11 @@ async fn wait_for_answer(port: u16, timeout: Duration) -> Result<Answer> {
         match get_quote(port).await {
             Ok(answer) => return Ok(answer),
             Err(error) if Instant::now() >= deadline => {
-                return Err(Error::Other(format!("localhost:{port} never answered: {error}")));
+                return Err(Error::Timeout {
+                    what: format!("localhost:{port} to answer (last: {error})"),
+                    after: timeout,
+                    hint: "`swarmlab ports` shows whether the forwarder has a backend".into(),
+                });
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }

@@ -25,6 +25,32 @@ pub enum Error {
     #[error("no cluster named {0:?}: `swarmlab ls` lists the clusters")]
     ClusterNotFound(String),
 
+    /// Something of someone else's bears a name swarmlab would use.
+    #[error("a {kind} named {name} exists already ({whose}); swarmlab leaves it alone: {fix}")]
+    NameTaken {
+        kind: &'static str,
+        name: String,
+        whose: String,
+        fix: String,
+    },
+
+    /// No manager of the cluster runs, or none answers.
+    #[error("no manager of cluster {cluster} {state}: {hint}")]
+    NoManager {
+        cluster: String,
+        state: String,
+        hint: String,
+    },
+
+    #[error(
+        "the TLS certificates of cluster {cluster:?} are missing from {dir}: swarmlab cannot reach its nodes; delete the cluster and create it again"
+    )]
+    TlsMissing { cluster: String, dir: String },
+
+    /// A tool or a privilege the operation needs is not there.
+    #[error("{0}")]
+    Prerequisite(String),
+
     #[error("{0}")]
     NodeImageMissing(String),
 
@@ -77,13 +103,19 @@ impl Error {
         match self {
             Error::InvalidInput(_) => 2,
             Error::ClusterNotFound(_) => 3,
-            Error::ClusterExists(_) => 4,
+            Error::ClusterExists(_) | Error::NameTaken { .. } => 4,
             Error::EngineUnreachable { .. } => 5,
             Error::NodeImageMissing(_) => 6,
             Error::SubnetExhausted { .. } | Error::PortUnavailable(_) | Error::HostLimit(_) => 7,
             Error::Timeout { .. } => 8,
+            Error::Prerequisite(_) => 9,
             Error::Interrupted => 130,
-            Error::NodeFailed { .. } | Error::Engine { .. } | Error::Io { .. } | Error::Other(_) => 1,
+            Error::NodeFailed { .. }
+            | Error::NoManager { .. }
+            | Error::TlsMissing { .. }
+            | Error::Engine { .. }
+            | Error::Io { .. }
+            | Error::Other(_) => 1,
         }
     }
 

@@ -44,9 +44,12 @@ pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls
     let name = container_name(cluster);
     match engine.docker.inspect_container(&name, None).await {
         Ok(info) if !is_forwarder_of(info.config.as_ref().and_then(|c| c.labels.as_ref()), cluster) => {
-            return Err(Error::Other(format!(
-                "a container named {name} exists and is not the port forwarder of cluster {cluster}; swarmlab leaves it alone: rename or remove it (docker rm -f {name}), then run `swarmlab ports --name {cluster}`"
-            )));
+            return Err(Error::NameTaken {
+                kind: "container",
+                name: name.clone(),
+                whose: format!("not the port forwarder of cluster {cluster}"),
+                fix: format!("rename or remove it (docker rm -f {name}), then run `swarmlab ports --name {cluster}`"),
+            });
         }
         Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => return Ok(()),
         Ok(_) => {}
@@ -213,7 +216,10 @@ async fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
         if text.contains("not a dynamic executable") {
             return Ok(Vec::new());
         }
-        return Err(Error::Other(format!("ldd failed on {}", binary.display())));
+        return Err(Error::Prerequisite(format!(
+            "ldd failed on {}: the forwarder's image is made of this binary and its libraries",
+            binary.display()
+        )));
     }
     Ok(parse_ldd(&text))
 }

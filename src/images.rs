@@ -12,12 +12,31 @@ use crate::cluster::{Cluster, NodeContainer};
 use crate::error::{Context, Error, Result, engine_message, is_not_found};
 use crate::progress::Progress;
 
+/// What a load did on one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadOutcome {
+    Loaded,
+    /// The node held the same image IDs already.
+    Present,
+    Failed,
+}
+
+impl LoadOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadOutcome::Loaded => "loaded",
+            LoadOutcome::Present => "present",
+            LoadOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// What happened on one node.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeLoad {
     pub node: String,
-    /// loaded, present (already held the same image IDs) or failed.
-    pub outcome: String,
+    pub outcome: LoadOutcome,
     pub detail: String,
     pub seconds: f64,
 }
@@ -176,7 +195,7 @@ async fn transfer(
                 progress.done(&host, "images already present");
                 return NodeLoad {
                     node: host,
-                    outcome: "present".into(),
+                    outcome: LoadOutcome::Present,
                     detail: String::new(),
                     seconds: 0.0,
                 };
@@ -191,7 +210,7 @@ async fn transfer(
                     progress.done(&host, &format!("loaded in {:.1}s", seconds));
                     NodeLoad {
                         node: host,
-                        outcome: "loaded".into(),
+                        outcome: LoadOutcome::Loaded,
                         detail: format!("export {:.2}s", exported.as_secs_f64()),
                         seconds,
                     }
@@ -201,7 +220,7 @@ async fn transfer(
                     progress.done(&host, &format!("failed: {message}"));
                     NodeLoad {
                         node: host,
-                        outcome: "failed".into(),
+                        outcome: LoadOutcome::Failed,
                         detail: message,
                         seconds,
                     }

@@ -411,9 +411,12 @@ pub async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Security) 
         } else {
             "not swarmlab's"
         };
-        return Err(Error::Other(format!(
-            "a volume named {volume_name} exists already ({whose}); swarmlab will not use it: remove it (docker volume rm {volume_name}) or choose another cluster name"
-        )));
+        return Err(Error::NameTaken {
+            kind: "volume",
+            name: volume_name.clone(),
+            whose: whose.to_string(),
+            fix: format!("remove it (docker volume rm {volume_name}) or choose another cluster name"),
+        });
     }
     create(engine, plan, security.privileged()).await
 }
@@ -469,9 +472,17 @@ async fn create(engine: &HostEngine, plan: &NodePlan, privileged: bool) -> Resul
         .await
         .map_err(|e| {
             if is_conflict(&e) {
-                Error::Other(format!("a container named {name} already exists: remove it (docker rm -f {name}) or choose another cluster name"))
+                Error::NameTaken {
+                    kind: "container",
+                    name: name.clone(),
+                    whose: "not a node of this cluster".into(),
+                    fix: format!("rename or remove it (docker rm -f {name}), or choose another cluster name"),
+                }
             } else {
-                Error::Engine { context: format!("cannot create container {name}"), source: e }
+                Error::Engine {
+                    context: format!("cannot create container {name}"),
+                    source: e,
+                }
             }
         })?;
     Ok(())

@@ -83,12 +83,12 @@ impl Default for BuildOptions {
 /// into the host engine. Returns the image ID.
 pub async fn build(engine: &HostEngine, options: &BuildOptions, progress: &dyn Progress) -> Result<String> {
     if which("debootstrap").is_none() {
-        return Err(Error::Other(
+        return Err(Error::Prerequisite(
             "building the node image needs debootstrap: install it (apt-get install debootstrap) and try again".into(),
         ));
     }
     if !is_root() {
-        return Err(Error::Other(
+        return Err(Error::Prerequisite(
             "building the node image needs root (debootstrap creates device files): run it as root or with sudo".into(),
         ));
     }

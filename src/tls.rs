@@ -170,10 +170,10 @@ impl ClusterTls {
         }
         match Self::legacy(cluster)? {
             legacy if legacy.is_complete() => Ok(legacy),
-            _ => Err(Error::Other(format!(
-                "the TLS certificates of cluster \"{cluster}\" are missing from {}: swarmlab cannot reach its nodes; delete the cluster and create it again",
-                tls.dir.display()
-            ))),
+            _ => Err(Error::TlsMissing {
+                cluster: cluster.to_string(),
+                dir: tls.dir.display().to_string(),
+            }),
         }
     }
 

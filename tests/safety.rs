@@ -50,7 +50,7 @@ fn a_volume_of_someone_elses_is_neither_mounted_nor_removed() {
     host_docker(["volume", "create", &volume]);
     Test::new()
         .args(["create", "--name", &name, "--workers", "1"])
-        .fails_with(1, "swarmlab will not use it")
+        .fails_with(4, "swarmlab leaves it alone")
         .run();
     assert!(volume_exists(&volume), "the user's volume stays");
     assert_eq!(leftovers(&name), Vec::<String>::new(), "the rollback removed the rest");
@@ -68,7 +68,7 @@ fn node_add_restart_and_ports_leave_containers_of_the_same_name_alone() {
     users_container(&taken);
     Test::new()
         .args(["node", "add", "--name", &name])
-        .fails_with(1, "already exists")
+        .fails_with(4, "exists already")
         .run();
     assert!(container_exists(&taken), "the user's container stays");
     assert!(!volume_exists(&taken), "the add's own volume went");
@@ -81,7 +81,7 @@ fn node_add_restart_and_ports_leave_containers_of_the_same_name_alone() {
     users_container(&worker);
     Test::new()
         .args(["node", "restart", "worker-1", "--name", &name])
-        .fails_with(1, "already exists")
+        .fails_with(4, "exists already")
         .run();
     assert!(container_exists(&worker), "the user's container stays");
     host_docker(["rm", &worker]);
@@ -96,7 +96,7 @@ fn node_add_restart_and_ports_leave_containers_of_the_same_name_alone() {
     users_container(&forwarder);
     Test::new()
         .args(["ports", "--name", &name])
-        .fails_with(1, "is not the port forwarder")
+        .fails_with(4, "not the port forwarder")
         .run();
     let labels = host_docker(["inspect", "-f", "{{json .Config.Labels}}", &forwarder]);
     assert!(!labels.contains("io.swarmlab.cluster"), "untouched: {labels}");

@@ -71,8 +71,17 @@ fn image_load_copies_an_image_into_nodes_that_lack_it() {
         .run();
 }
 
+/// The demo image built by this swarmlab with no compiler to be found:
+/// no rustc on PATH, none named by RUSTC.
 #[test]
-fn the_demo_image_is_small_and_answers_quotes() {
+fn the_demo_image_needs_no_compiler_is_small_and_answers_quotes() {
+    const DEMO: &str = "swarmlab-test/quotes-no-compiler:latest";
+    Test::new()
+        .args(["image", "build-demo", "--tag", DEMO])
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("RUSTC", "/nonexistent/rustc")
+        .stdout_has("Built demo image")
+        .run();
     let size: u64 = host_docker(["image", "inspect", "-f", "{{.Size}}", DEMO])
         .trim()
         .parse()

@@ -5,7 +5,7 @@ use swarmlab::cluster::Cluster;
 use swarmlab::demo_image::{self, DEMO_TAG};
 use swarmlab::engine::HostEngine;
 use swarmlab::error::{Error, Result};
-use swarmlab::images;
+use swarmlab::images::{self, LoadOutcome};
 
 use super::output::{print_json, table};
 use super::{ClusterArg, progress};
@@ -56,14 +56,14 @@ pub async fn run(command: ImageCommand) -> Result<()> {
             let reports = images::load(&cluster, &wanted, nodes.as_deref(), progress.as_ref()).await;
             drop(progress);
             let reports = reports?;
-            let failed = reports.iter().filter(|r| r.outcome == "failed").count();
+            let failed = reports.iter().filter(|r| r.outcome == LoadOutcome::Failed).count();
             if json {
                 print_json(&reports)?;
             } else {
                 let rows = reports.iter().map(|r| {
                     vec![
                         r.node.clone(),
-                        r.outcome.clone(),
+                        r.outcome.as_str().to_string(),
                         format!("{:.2}s", r.seconds),
                         r.detail.clone(),
                     ]

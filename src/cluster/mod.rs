@@ -240,17 +240,17 @@ impl Cluster {
             }
         }
         if reasons.is_empty() {
-            return Err(Error::Other(format!(
-                "no manager of cluster {} is running: `swarmlab start --name {}` starts a stopped cluster",
-                self.name, self.name
-            )));
+            return Err(Error::NoManager {
+                cluster: self.name.to_string(),
+                state: "is running".into(),
+                hint: format!("`swarmlab start --name {}` starts a stopped cluster", self.name),
+            });
         }
-        Err(Error::Other(format!(
-            "no manager of cluster {} answers ({}): `swarmlab inspect --name {}` shows its nodes",
-            self.name,
-            reasons.join("; "),
-            self.name
-        )))
+        Err(Error::NoManager {
+            cluster: self.name.to_string(),
+            state: format!("answers ({})", reasons.join("; ")),
+            hint: format!("`swarmlab inspect --name {}` shows its nodes", self.name),
+        })
     }
 
     pub fn container_of(&self, hostname: &str) -> Option<&NodeContainer> {

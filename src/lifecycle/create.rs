@@ -231,7 +231,7 @@ async fn bring_up(
         progress.note(&format!("loading {} into every node", options.images.join(", ")));
         let cluster = cluster::Cluster::open(engine, name).await?;
         let loads = images::load(&cluster, &options.images, None, progress).await?;
-        if let Some(failed) = loads.iter().find(|l| l.outcome == "failed") {
+        if let Some(failed) = loads.iter().find(|l| l.outcome == images::LoadOutcome::Failed) {
             return Err(Error::NodeFailed {
                 node: failed.node.clone(),
                 reason: format!("loading images failed: {}", failed.detail),

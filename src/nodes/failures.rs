@@ -125,10 +125,12 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
     {
         let labels = other.config.and_then(|c| c.labels).unwrap_or_default();
         if !crate::labels::is_node_of(&labels, &cluster.name, node) {
-            return Err(Error::Other(format!(
-                "a container named {name} already exists and is not a node of cluster {}; swarmlab leaves it alone: rename or remove it (docker rm -f {name}), then restart {hostname} again",
-                cluster.name
-            )));
+            return Err(Error::NameTaken {
+                kind: "container",
+                name: name.clone(),
+                whose: format!("not a node of cluster {}", cluster.name),
+                fix: format!("rename or remove it (docker rm -f {name}), then restart {hostname} again"),
+            });
         }
     }
     let role = role_in_swarm.unwrap_or(node.role);

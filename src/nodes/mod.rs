@@ -212,7 +212,7 @@ async fn give_images(cluster: &Cluster, hostnames: &[String], progress: &dyn Pro
         let node = fresh.node(host)?;
         progress.step(host, "copying the cluster's images");
         if let Some(load) = images::sync_from_peers(&fresh, &peers, node, progress).await?
-            && load.outcome == "failed"
+            && load.outcome == images::LoadOutcome::Failed
         {
             return Err(Error::NodeFailed {
                 node: host.clone(),
