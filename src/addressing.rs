@@ -14,14 +14,14 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::naming::{NodeName, Role};
 
-pub const DEFAULT_POOL: &str = "172.28.0.0/14";
-pub const POOL_ENV: &str = "SWARMLAB_SUBNET_POOL";
+pub(crate) const DEFAULT_POOL: &str = "172.28.0.0/14";
+pub(crate) const POOL_ENV: &str = "SWARMLAB_SUBNET_POOL";
 const CLUSTER_PREFIX: u8 = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ipv4Net {
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
+pub(crate) struct Ipv4Net {
+    pub(crate) addr: Ipv4Addr,
+    pub(crate) prefix: u8,
 }
 
 impl Ipv4Net {
@@ -41,28 +41,28 @@ impl Ipv4Net {
         self.first() | !self.mask()
     }
 
-    pub fn overlaps(&self, other: &Ipv4Net) -> bool {
+    pub(crate) fn overlaps(&self, other: &Ipv4Net) -> bool {
         self.first() <= other.last() && other.first() <= self.last()
     }
 
     /// The address `offset` places after the network address.
-    pub fn host(&self, offset: u32) -> Ipv4Addr {
+    pub(crate) fn host(&self, offset: u32) -> Ipv4Addr {
         Ipv4Addr::from(self.first() + offset)
     }
 
-    pub fn gateway(&self) -> Ipv4Addr {
+    pub(crate) fn gateway(&self) -> Ipv4Addr {
         self.host(1)
     }
 
     /// Every address a node can have: all but the network, gateway and
     /// broadcast addresses.
-    pub fn node_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    pub(crate) fn node_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
         let count = self.last().saturating_sub(self.first());
         (2..count).map(|offset| self.host(offset))
     }
 
     /// The /24 subnets of this network, in order.
-    pub fn cluster_subnets(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
+    pub(crate) fn cluster_subnets(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
         let count = 1u32 << (CLUSTER_PREFIX.saturating_sub(self.prefix));
         (0..count).map(move |i| Ipv4Net {
             addr: Ipv4Addr::from(self.first() + (i << (32 - CLUSTER_PREFIX))),
@@ -92,7 +92,7 @@ impl fmt::Display for Ipv4Net {
 }
 
 /// The pool cluster subnets come from: `SWARMLAB_SUBNET_POOL` or the default.
-pub fn subnet_pool() -> Result<Ipv4Net> {
+pub(crate) fn subnet_pool() -> Result<Ipv4Net> {
     let text = std::env::var(POOL_ENV).unwrap_or_else(|_| DEFAULT_POOL.to_string());
     let pool: Ipv4Net = text
         .parse()
@@ -115,14 +115,14 @@ pub fn subnet_pool() -> Result<Ipv4Net> {
 }
 
 /// The subnets of `pool` that overlap none of `taken`, in order.
-pub fn free_subnets(pool: &Ipv4Net, taken: &[Ipv4Net]) -> Vec<Ipv4Net> {
+pub(crate) fn free_subnets(pool: &Ipv4Net, taken: &[Ipv4Net]) -> Vec<Ipv4Net> {
     pool.cluster_subnets()
         .filter(|candidate| !taken.iter().any(|t| t.overlaps(candidate)))
         .collect()
 }
 
 /// A node's fixed address: managers from .2, workers from .11.
-pub fn node_address(subnet: &Ipv4Net, node: NodeName) -> Ipv4Addr {
+pub(crate) fn node_address(subnet: &Ipv4Net, node: NodeName) -> Ipv4Addr {
     let offset = match node.role {
         Role::Manager => 1 + node.index,
         Role::Worker => 10 + node.index,

@@ -69,7 +69,7 @@ pub struct NodeSettings {
 impl NodeSettings {
     /// `self` with `over` on top: limits replaced, arguments appended,
     /// labels merged.
-    pub fn merged(&self, over: &NodeSettings) -> NodeSettings {
+    pub(crate) fn merged(&self, over: &NodeSettings) -> NodeSettings {
         let mut labels = self.labels.clone();
         labels.extend(over.labels.clone());
         NodeSettings {
@@ -80,7 +80,7 @@ impl NodeSettings {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == NodeSettings::default()
     }
 }
@@ -96,7 +96,7 @@ pub struct Forward {
 
 impl Forward {
     /// The form the forwarder takes on its command line: HOST:NODE:PORT.
-    pub fn to_arg(&self) -> String {
+    pub(crate) fn to_arg(&self) -> String {
         format!("{}:{}:{}", self.host, self.node, self.port)
     }
 
@@ -126,7 +126,7 @@ pub struct Settings {
 
 impl Settings {
     /// The settings of a role (defaults, then the role's).
-    pub fn for_role(&self, role: Role) -> NodeSettings {
+    pub(crate) fn for_role(&self, role: Role) -> NodeSettings {
         match role {
             Role::Manager => self.defaults.merged(&self.managers),
             Role::Worker => self.defaults.merged(&self.workers),
@@ -134,7 +134,7 @@ impl Settings {
     }
 
     /// The settings of a node (its role's, then its own).
-    pub fn for_node(&self, node: NodeName) -> NodeSettings {
+    pub(crate) fn for_node(&self, node: NodeName) -> NodeSettings {
         let role = self.for_role(node.role);
         match self.nodes.get(&node.hostname()) {
             Some(own) => role.merged(own),
@@ -239,7 +239,7 @@ impl ClusterFile {
         Ok(())
     }
 
-    pub fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         Settings {
             defaults: self.defaults.clone(),
             managers: self.role.manager.clone(),
@@ -325,7 +325,7 @@ mod duration_text {
 
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
         let text = String::deserialize(deserializer)?;
         crate::input::duration(&text)
             .map(Some)
@@ -344,14 +344,14 @@ mod byte_size {
         Text(String),
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
         match Written::deserialize(deserializer)? {
             Written::Bytes(bytes) => Ok(Some(bytes)),
             Written::Text(text) => super::parse_size(&text).map(Some).map_err(serde::de::Error::custom),
         }
     }
 
-    pub fn serialize<S: Serializer>(value: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(value: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(bytes) => serializer.serialize_u64(*bytes),
             None => serializer.serialize_none(),
@@ -360,7 +360,7 @@ mod byte_size {
 }
 
 /// Parses "512MiB", "512m", "1.5GB", "1g", "1048576".
-pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> std::result::Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -42,7 +42,7 @@ pub async fn write(cluster: &Cluster) -> Result<String> {
 }
 
 /// Removes the context of a cluster, if there is one (and a docker CLI).
-pub fn remove(cluster: &ClusterName) {
+pub(crate) fn remove(cluster: &ClusterName) {
     let name = cluster.context();
     if exists(&name) {
         let _ = docker_cli()

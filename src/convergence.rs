@@ -44,7 +44,7 @@ pub struct ServiceState {
 
 impl ClusterState {
     /// What is still missing, as short phrases; empty when converged.
-    pub fn missing(&self) -> Vec<String> {
+    pub(crate) fn missing(&self) -> Vec<String> {
         let mut missing: Vec<String> = self
             .expected
             .difference(&self.ready)
@@ -61,11 +61,11 @@ impl ClusterState {
         missing
     }
 
-    pub fn converged(&self) -> bool {
+    pub(crate) fn converged(&self) -> bool {
         self.missing().is_empty()
     }
 
-    pub fn service(&self, name: &str) -> Option<&ServiceState> {
+    pub(crate) fn service(&self, name: &str) -> Option<&ServiceState> {
         self.services.iter().find(|s| s.name == name)
     }
 }
@@ -86,7 +86,7 @@ impl Observer {
         }
     }
 
-    pub async fn look(&mut self) -> Result<ClusterState> {
+    pub(crate) async fn look(&mut self) -> Result<ClusterState> {
         let containers = node_containers(&self.engine, Some(&self.name))
             .await?
             .remove(&self.name)
@@ -160,7 +160,7 @@ impl Observer {
 
     /// Polls until `done` holds for a look; returns how long that took and
     /// the last look. At `timeout`, fails with what `done` still lacked.
-    pub async fn until(
+    pub(crate) async fn until(
         &mut self,
         timeout: Duration,
         what: &str,

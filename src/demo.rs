@@ -27,7 +27,7 @@ use crate::nodes;
 use crate::progress::Progress;
 use crate::rebalance;
 
-pub const SERVICE: &str = "quotes-service";
+pub(crate) const SERVICE: &str = "quotes-service";
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use crate::host_images;
 use crate::progress::Progress;
 
 pub const DEMO_TAG: &str = "swarmlab/quotes:latest";
-pub const DEMO_PORT: u16 = 8080;
+pub(crate) const DEMO_PORT: u16 = 8080;
 
 /// The demo service, compiled for Linux by build.rs when swarmlab was built.
 const BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quotes"));

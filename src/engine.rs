@@ -13,7 +13,7 @@ use crate::error::{Error, Result, engine_message};
 /// Selects the host engine for swarmlab itself. `swarmlab env` exports it,
 /// so that swarmlab keeps using the host engine after DOCKER_HOST has been
 /// pointed at a cluster.
-pub const HOST_ENV: &str = "SWARMLAB_DOCKER_HOST";
+pub(crate) const HOST_ENV: &str = "SWARMLAB_DOCKER_HOST";
 const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 /// Long enough for an image import or export through the API.
 const REQUEST_TIMEOUT_SECS: u64 = 600;
@@ -85,7 +85,7 @@ impl HostEngine {
 
     /// The engine's ID (`docker info`'s ID): the same whichever address it
     /// is reached at, different for every engine.
-    pub async fn id(&self) -> Result<&str> {
+    pub(crate) async fn id(&self) -> Result<&str> {
         self.id
             .get_or_try_init(|| async {
                 let info = self.docker.info().await.map_err(|e| Error::Engine {
@@ -102,7 +102,7 @@ impl HostEngine {
 
     /// True when the engine runs on this machine, so that its published
     /// 127.0.0.1 ports are this machine's too.
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         self.address.starts_with("unix://")
             || self.address.contains("://127.0.0.1")
             || self.address.contains("://localhost")
@@ -114,7 +114,7 @@ impl HostEngine {
     /// with OpenStdin and StdinOnce, then closes it: how swarmlab hands
     /// containers their keys, which in the environment or the arguments
     /// would show in `docker inspect`.
-    pub async fn hand_over(&self, container: &str, secret: &[u8]) -> Result<()> {
+    pub(crate) async fn hand_over(&self, container: &str, secret: &[u8]) -> Result<()> {
         use tokio::io::AsyncWriteExt;
         let failed = |e: String| Error::Other(format!("cannot hand {container} its TLS identity: {e}"));
         let options = AttachContainerOptionsBuilder::new().stdin(true).stream(true).build();
@@ -145,7 +145,7 @@ fn ensure_crypto_provider() {
 /// [`crate::cluster::NodeContainer::api_endpoint`]), with the client
 /// identity in `cert_dir`, or in plain HTTP without one (clusters made
 /// with --insecure). Does not wait for it: see [`wait_ping`].
-pub fn node_client(endpoint: SocketAddr, cert_dir: Option<&Path>) -> Result<Docker> {
+pub(crate) fn node_client(endpoint: SocketAddr, cert_dir: Option<&Path>) -> Result<Docker> {
     let address = format!("tcp://{endpoint}");
     let Some(cert_dir) = cert_dir else {
         return Docker::connect_with_http(&address, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
@@ -166,7 +166,7 @@ pub fn node_client(endpoint: SocketAddr, cert_dir: Option<&Path>) -> Result<Dock
 /// Polls an engine until it answers a ping, then agrees on an API version.
 /// `alive` is asked between attempts, so that a node whose container died
 /// fails at once instead of at the deadline.
-pub async fn wait_ping<F, Fut>(docker: Docker, deadline: tokio::time::Instant, mut alive: F) -> Result<Docker>
+pub(crate) async fn wait_ping<F, Fut>(docker: Docker, deadline: tokio::time::Instant, mut alive: F) -> Result<Docker>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,

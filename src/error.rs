@@ -126,7 +126,7 @@ impl Error {
 
 /// The part of a bollard error a user can act on: the engine's own message
 /// rather than the Rust debug form.
-pub fn engine_message(error: &bollard::errors::Error) -> String {
+pub(crate) fn engine_message(error: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
     let text = match error {
         E::DockerResponseServerError { message, .. } => message.clone(),
@@ -142,7 +142,7 @@ pub fn one_line(text: &str) -> String {
 }
 
 /// Adds a sentence of context to engine and I/O errors, as anyhow's `context` does.
-pub trait Context<T> {
+pub(crate) trait Context<T> {
     fn context(self, context: impl Into<String>) -> Result<T>;
     fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T>;
 }
@@ -178,7 +178,7 @@ impl<T> Context<T> for std::result::Result<T, std::io::Error> {
 }
 
 /// True when the engine answered 404 (no such container, network, volume...).
-pub fn is_not_found(error: &bollard::errors::Error) -> bool {
+pub(crate) fn is_not_found(error: &bollard::errors::Error) -> bool {
     matches!(
         error,
         bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }
@@ -186,7 +186,7 @@ pub fn is_not_found(error: &bollard::errors::Error) -> bool {
 }
 
 /// True when the engine answered 409 (name already in use, conflict).
-pub fn is_conflict(error: &bollard::errors::Error) -> bool {
+pub(crate) fn is_conflict(error: &bollard::errors::Error) -> bool {
     matches!(
         error,
         bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }

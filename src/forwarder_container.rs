@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 const IMAGE_REPO: &str = "swarmlab/ports";
 /// Limits of the forwarder's container: processes and threads, and memory.
-pub const FORWARDER_PIDS: i64 = 512;
-pub const FORWARDER_MEMORY: i64 = 256 << 20;
+pub(crate) const FORWARDER_PIDS: i64 = 512;
+pub(crate) const FORWARDER_MEMORY: i64 = 256 << 20;
 /// The forwarder's `io.swarmlab.role`.
 const FORWARDER_ROLE: &str = "ports";
 /// Marks forwarder images, whatever their tag.
@@ -34,7 +34,7 @@ const BINARY: &str = "/swarmlab";
 /// Where the forwarder's swarmlab keeps the cluster's client identity.
 const HOME: &str = "/home/swarmlab";
 
-pub fn container_name(cluster: &ClusterName) -> String {
+pub(crate) fn container_name(cluster: &ClusterName) -> String {
     format!("{cluster}-ports")
 }
 
@@ -344,7 +344,7 @@ pub enum PortState {
 macro_rules! named {
     ($kind:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $kind {
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $name),+
                 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result};
 
-pub fn which(program: &str) -> Option<PathBuf> {
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(program))
@@ -12,7 +12,7 @@ pub fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
@@ -28,12 +28,12 @@ pub fn is_root() -> bool {
 /// mkdtemp(3) does: an unpredictable name, created (never reused when it
 /// exists) with mode 0700, so that nobody else on the machine can have
 /// prepared it or look into it while a build runs as root.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
     /// In SWARMLAB_BUILD_DIR, else /var/tmp (root file systems do not fit
     /// in a small /tmp).
-    pub fn new(prefix: &str) -> Result<Self> {
+    pub(crate) fn new(prefix: &str) -> Result<Self> {
         let base = std::env::var_os("SWARMLAB_BUILD_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/var/tmp"));
@@ -55,7 +55,7 @@ impl TempDir {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }

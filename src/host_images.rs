@@ -9,7 +9,7 @@ use crate::engine::HostEngine;
 use crate::error::{Context, Result, engine_message, is_not_found};
 
 /// Whether the host engine has `image`.
-pub async fn is_present(engine: &HostEngine, image: &str) -> Result<bool> {
+pub(crate) async fn is_present(engine: &HostEngine, image: &str) -> Result<bool> {
     match engine.docker.inspect_image(image).await {
         Ok(_) => Ok(true),
         Err(e) if is_not_found(&e) => Ok(false),
@@ -18,7 +18,7 @@ pub async fn is_present(engine: &HostEngine, image: &str) -> Result<bool> {
 }
 
 /// Pulls `image`; the error is the engine's reason, for a message.
-pub async fn pull(engine: &HostEngine, image: &str) -> Result<(), String> {
+pub(crate) async fn pull(engine: &HostEngine, image: &str) -> Result<(), String> {
     let (name, tag) = split_reference(image);
     let options = CreateImageOptionsBuilder::new().from_image(name).tag(tag).build();
     engine
@@ -31,7 +31,7 @@ pub async fn pull(engine: &HostEngine, image: &str) -> Result<(), String> {
 
 /// Imports a root file system archive as image `tag`, with Dockerfile-like
 /// `changes` (ENTRYPOINT, LABEL...). Returns the image ID.
-pub async fn import_rootfs(
+pub(crate) async fn import_rootfs(
     engine: &HostEngine,
     archive: impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
     tag: &str,
@@ -58,7 +58,7 @@ pub async fn import_rootfs(
 }
 
 /// Splits `repo:tag` (the repository may hold a registry port) into its parts.
-pub fn split_reference(image: &str) -> (&str, &str) {
+pub(crate) fn split_reference(image: &str) -> (&str, &str) {
     match image.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),
         _ => (image, "latest"),

@@ -101,7 +101,7 @@ fn target_nodes<'a>(cluster: &'a Cluster, only: Option<&[String]>) -> Result<Vec
 
 /// Copies every tagged image that any of `peers` holds, and `node` lacks,
 /// into `node`: nodes added to a cluster get the images the others were given.
-pub async fn sync_from_peers(
+pub(crate) async fn sync_from_peers(
     cluster: &Cluster,
     peers: &[&NodeContainer],
     node: &NodeContainer,

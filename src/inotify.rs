@@ -24,21 +24,21 @@ const HEADROOM: u64 = 32;
 
 /// The limits, and the instances in use by the user the nodes run as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub max_instances: u64,
-    pub max_watches: u64,
-    pub instances_in_use: u64,
+pub(crate) struct Limits {
+    pub(crate) max_instances: u64,
+    pub(crate) max_watches: u64,
+    pub(crate) instances_in_use: u64,
 }
 
 /// What it takes to add `nodes` nodes: nothing, or limits this high.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Enough,
     Raise { instances: u64, watches: u64 },
 }
 
 /// Compares the limits with what `nodes` more nodes need.
-pub fn verdict(limits: Limits, nodes: u32) -> Verdict {
+pub(crate) fn verdict(limits: Limits, nodes: u32) -> Verdict {
     let nodes = u64::from(nodes);
     let instances = limits.instances_in_use + nodes * INSTANCES_PER_NODE + HEADROOM;
     let watches = nodes * WATCHES_PER_NODE;
@@ -55,7 +55,7 @@ pub fn verdict(limits: Limits, nodes: u32) -> Verdict {
 /// This machine's limits, and the inotify instances root's processes hold
 /// (those of the user running swarmlab where it cannot read root's); None
 /// where the kernel does not say (not Linux).
-pub fn limits() -> Option<Limits> {
+pub(crate) fn limits() -> Option<Limits> {
     let read = |path: &str| std::fs::read_to_string(path).ok()?.trim().parse().ok();
     Some(Limits {
         max_instances: read(INSTANCES)?,
@@ -82,7 +82,7 @@ fn instances_in_use(proc: &Path) -> u64 {
 /// Makes sure `nodes` more nodes fit: as root, raises the limits (they go
 /// back at reboot) and returns what it did, to be said; otherwise fails
 /// with the commands that raise them.
-pub fn ensure_room(nodes: u32) -> Result<Option<String>> {
+pub(crate) fn ensure_room(nodes: u32) -> Result<Option<String>> {
     let Some(limits) = limits() else {
         return Ok(None);
     };

@@ -6,33 +6,33 @@ use std::collections::HashMap;
 
 use crate::naming::{ClusterName, NodeName};
 
-pub const CLUSTER: &str = "io.swarmlab.cluster";
-pub const ROLE: &str = "io.swarmlab.role";
-pub const NODE: &str = "io.swarmlab.node";
+pub(crate) const CLUSTER: &str = "io.swarmlab.cluster";
+pub(crate) const ROLE: &str = "io.swarmlab.role";
+pub(crate) const NODE: &str = "io.swarmlab.node";
 /// On a node container: "plain" when its engine API has no TLS (--insecure).
-pub const API: &str = "io.swarmlab.api";
+pub(crate) const API: &str = "io.swarmlab.api";
 /// On a node container: how it runs, "privileged" or "capabilities" (the
 /// explicit profile used where the engine refuses --privileged).
-pub const SECURITY: &str = "io.swarmlab.security";
+pub(crate) const SECURITY: &str = "io.swarmlab.security";
 /// On a node container: its settings from a cluster file (JSON).
-pub const SETTINGS: &str = "io.swarmlab.settings";
+pub(crate) const SETTINGS: &str = "io.swarmlab.settings";
 /// On the network: the settings of each role (JSON), for nodes added later.
-pub const MANAGER_SETTINGS: &str = "io.swarmlab.settings.manager";
-pub const WORKER_SETTINGS: &str = "io.swarmlab.settings.worker";
+pub(crate) const MANAGER_SETTINGS: &str = "io.swarmlab.settings.manager";
+pub(crate) const WORKER_SETTINGS: &str = "io.swarmlab.settings.worker";
 /// On the network: host ports forwarded to nodes, as HOST:NODE:PORT,...
-pub const FORWARDS: &str = "io.swarmlab.forwards";
+pub(crate) const FORWARDS: &str = "io.swarmlab.forwards";
 /// On the network: "1" when the node engines' certificate is good for every
 /// address of the network, so that workers need no published API port
 /// where the host routes to the network.
-pub const DIRECT_API: &str = "io.swarmlab.api.direct";
+pub(crate) const DIRECT_API: &str = "io.swarmlab.api.direct";
 
 /// On everything one operation makes (a create, a node add, a node
 /// restart): that operation's own ID. Its rollback removes what carries it
 /// and nothing else: not what a concurrent create of the same name made,
 /// nor an object of someone else's that bears a name swarmlab would use.
-pub const RUN: &str = "io.swarmlab.run";
+pub(crate) const RUN: &str = "io.swarmlab.run";
 
-/// The ID of one operation that makes objects; see [`RUN`].
+/// The ID of one operation that makes objects (its `io.swarmlab.run` label).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run(String);
 
@@ -42,17 +42,17 @@ impl Run {
     }
 
     /// Marks `labels` as this run's.
-    pub fn mark(&self, labels: &mut HashMap<String, String>) {
+    pub(crate) fn mark(&self, labels: &mut HashMap<String, String>) {
         labels.insert(RUN.to_string(), self.0.clone());
     }
 
     /// Whether an object with `labels` was made by this run.
-    pub fn made(&self, labels: Option<&HashMap<String, String>>) -> bool {
+    pub(crate) fn made(&self, labels: Option<&HashMap<String, String>>) -> bool {
         labels.and_then(|l| l.get(RUN)) == Some(&self.0)
     }
 
     /// An engine list filter for this run's objects of `cluster`.
-    pub fn filter(&self, cluster: &ClusterName) -> HashMap<String, Vec<String>> {
+    pub(crate) fn filter(&self, cluster: &ClusterName) -> HashMap<String, Vec<String>> {
         HashMap::from([(
             "label".to_string(),
             vec![format!("{CLUSTER}={cluster}"), format!("{RUN}={}", self.0)],
@@ -67,12 +67,12 @@ impl Default for Run {
 }
 
 /// Labels of a cluster-wide object (the network).
-pub fn cluster(cluster: &ClusterName) -> HashMap<String, String> {
+pub(crate) fn cluster(cluster: &ClusterName) -> HashMap<String, String> {
     HashMap::from([(CLUSTER.to_string(), cluster.to_string())])
 }
 
 /// Labels of a node's container and volume.
-pub fn node(cluster: &ClusterName, node: NodeName) -> HashMap<String, String> {
+pub(crate) fn node(cluster: &ClusterName, node: NodeName) -> HashMap<String, String> {
     HashMap::from([
         (CLUSTER.to_string(), cluster.to_string()),
         (ROLE.to_string(), node.role.to_string()),
@@ -82,7 +82,7 @@ pub fn node(cluster: &ClusterName, node: NodeName) -> HashMap<String, String> {
 
 /// Whether an object with `labels` is the container or volume of `node`
 /// of `cluster`.
-pub fn is_node_of(labels: &HashMap<String, String>, cluster: &ClusterName, node_name: NodeName) -> bool {
+pub(crate) fn is_node_of(labels: &HashMap<String, String>, cluster: &ClusterName, node_name: NodeName) -> bool {
     node(cluster, node_name)
         .iter()
         .all(|(key, value)| labels.get(key) == Some(value))
@@ -90,7 +90,7 @@ pub fn is_node_of(labels: &HashMap<String, String>, cluster: &ClusterName, node_
 
 /// An engine list filter that selects one cluster's objects, or every
 /// swarmlab object when `cluster` is None.
-pub fn filter(cluster: Option<&ClusterName>) -> HashMap<String, Vec<String>> {
+pub(crate) fn filter(cluster: Option<&ClusterName>) -> HashMap<String, Vec<String>> {
     let label = match cluster {
         Some(name) => format!("{CLUSTER}={name}"),
         None => CLUSTER.to_string(),

@@ -5,7 +5,7 @@
 //! only in the labels of the containers, volumes and networks on the host
 //! engine (see [`labels`]).
 
-pub mod addressing;
+mod addressing;
 pub mod chaos;
 pub mod cluster;
 pub mod config;
@@ -16,23 +16,23 @@ pub mod demo_image;
 pub mod engine;
 pub mod error;
 pub mod forwarder_container;
-pub mod host;
+mod host;
 pub mod host_images;
 pub mod images;
-pub mod inotify;
+mod inotify;
 pub mod input;
 pub mod labels;
 pub mod lifecycle;
 pub mod naming;
-pub mod node_container;
+mod node_container;
 pub mod node_image;
 pub mod nodes;
 pub mod ports;
 pub mod progress;
 pub mod rebalance;
-pub mod snapshot;
-pub mod stats;
-pub mod swarm;
+mod snapshot;
+mod stats;
+mod swarm;
 pub mod tls;
 pub mod top;
 pub mod viz;

@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 
 pub const DEFAULT_CLUSTER: &str = "swarmlab";
 /// Swarm recommends an odd number of managers, seven at most; nine leaves room to experiment.
-pub const MAX_MANAGERS: u32 = 9;
+pub(crate) const MAX_MANAGERS: u32 = 9;
 /// Limited by the node addresses of one /24 cluster network (see `addressing`).
-pub const MAX_WORKERS: u32 = 240;
+pub(crate) const MAX_WORKERS: u32 = 240;
 const MAX_NAME_LEN: usize = 40;
 
 /// A validated cluster name: it prefixes container, volume and network names.
@@ -44,12 +44,12 @@ impl ClusterName {
     }
 
     /// The cluster's bridge network on the host engine.
-    pub fn network(&self) -> String {
+    pub(crate) fn network(&self) -> String {
         format!("{}-net", self.0)
     }
 
     /// The docker context that `swarmlab context` creates for the cluster.
-    pub fn context(&self) -> String {
+    pub(crate) fn context(&self) -> String {
         format!("swarmlab-{}", self.0)
     }
 }
@@ -102,20 +102,20 @@ pub struct NodeName {
 }
 
 impl NodeName {
-    pub fn new(role: Role, index: u32) -> Self {
+    pub(crate) fn new(role: Role, index: u32) -> Self {
         NodeName { role, index }
     }
 
-    pub fn hostname(&self) -> String {
+    pub(crate) fn hostname(&self) -> String {
         format!("{}-{}", self.role, self.index)
     }
 
-    pub fn container(&self, cluster: &ClusterName) -> String {
+    pub(crate) fn container(&self, cluster: &ClusterName) -> String {
         format!("{}-{}", cluster, self.hostname())
     }
 
     /// The volume that holds the node's /var/lib/docker.
-    pub fn volume(&self, cluster: &ClusterName) -> String {
+    pub(crate) fn volume(&self, cluster: &ClusterName) -> String {
         self.container(cluster)
     }
 }
@@ -145,7 +145,7 @@ impl FromStr for NodeName {
 }
 
 /// Checks the node counts of a new cluster.
-pub fn check_counts(managers: u32, workers: u32) -> Result<()> {
+pub(crate) fn check_counts(managers: u32, workers: u32) -> Result<()> {
     if managers == 0 {
         return Err(Error::invalid(
             "a cluster needs at least one manager: use --managers 1 or more",

@@ -24,14 +24,14 @@ use crate::tls::NODE_TLS_DIR;
 /// every node runs it, whatever its image's own entrypoint; it is also the
 /// entrypoint of the image `node-image build` makes, so that the image works
 /// without swarmlab too.
-pub const ENTRYPOINT_SCRIPT: &str = include_str!("../assets/node-entrypoint.sh");
+pub(crate) const ENTRYPOINT_SCRIPT: &str = include_str!("../assets/node-entrypoint.sh");
 
 /// The one address the plain-HTTP API of an --insecure node answers.
 const INSECURE_API_FROM: &str = "SWARMLAB_API_FROM";
 
 /// The node engine's TLS port inside the container.
-pub const API_PORT: &str = "2376/tcp";
-pub const API_PORT_NUMBER: u16 = 2376;
+pub(crate) const API_PORT: &str = "2376/tcp";
+pub(crate) const API_PORT_NUMBER: u16 = 2376;
 
 /// How many threads at once run the Go code of a node's dockerd and
 /// containerd (not its containers). Every node boots at the same time, so
@@ -59,42 +59,42 @@ fn node_gogc(role: Role) -> u32 {
 
 /// Everything that decides what a node container looks like.
 #[derive(Debug, Clone)]
-pub struct NodePlan {
-    pub cluster: ClusterName,
-    pub node: NodeName,
-    pub image: String,
+pub(crate) struct NodePlan {
+    pub(crate) cluster: ClusterName,
+    pub(crate) node: NodeName,
+    pub(crate) image: String,
     /// The cluster network's ID: its name can be ambiguous for a moment,
     /// while a concurrent create of the same name backs off.
-    pub network: String,
-    pub address: Ipv4Addr,
+    pub(crate) network: String,
+    pub(crate) address: Ipv4Addr,
     /// The host's own address on the cluster network.
-    pub gateway: Ipv4Addr,
+    pub(crate) gateway: Ipv4Addr,
     /// Publish the engine API on 127.0.0.1 (always for managers: the docker
     /// CLI talks to them there); else swarmlab reaches it at `address`.
-    pub publish_api: bool,
+    pub(crate) publish_api: bool,
     /// A fixed host port for the engine API; the engine picks one when None.
-    pub api_port: Option<u16>,
+    pub(crate) api_port: Option<u16>,
     /// Limits, dockerd arguments and swarm labels from a cluster file.
-    pub settings: NodeSettings,
+    pub(crate) settings: NodeSettings,
     /// The engine API answers plain HTTP, without TLS (--insecure).
-    pub insecure: bool,
+    pub(crate) insecure: bool,
     /// The operation that makes the container and its volume.
-    pub run: labels::Run,
+    pub(crate) run: labels::Run,
 }
 
 /// What every node plan of one cluster shares.
 #[derive(Debug, Clone)]
-pub struct ClusterFacts<'a> {
-    pub cluster: &'a ClusterName,
-    pub image: &'a str,
-    pub network_id: &'a str,
-    pub subnet: &'a Ipv4Net,
+pub(crate) struct ClusterFacts<'a> {
+    pub(crate) cluster: &'a ClusterName,
+    pub(crate) image: &'a str,
+    pub(crate) network_id: &'a str,
+    pub(crate) subnet: &'a Ipv4Net,
     /// This process reaches the cluster network directly (see [`direct_api`]):
     /// workers then go without a published API port.
-    pub direct_api: bool,
-    pub insecure: bool,
+    pub(crate) direct_api: bool,
+    pub(crate) insecure: bool,
     /// The operation that makes the nodes.
-    pub run: &'a labels::Run,
+    pub(crate) run: &'a labels::Run,
 }
 
 impl NodePlan {
@@ -102,7 +102,7 @@ impl NodePlan {
     /// always publish their API on 127.0.0.1 (the docker CLI talks to
     /// them there), workers only where the cluster network is not reached
     /// directly.
-    pub fn new(facts: &ClusterFacts, node: NodeName, settings: NodeSettings, api_port: Option<u16>) -> Self {
+    pub(crate) fn new(facts: &ClusterFacts, node: NodeName, settings: NodeSettings, api_port: Option<u16>) -> Self {
         NodePlan {
             cluster: facts.cluster.clone(),
             node,
@@ -118,7 +118,7 @@ impl NodePlan {
         }
     }
 
-    pub fn container(&self) -> String {
+    pub(crate) fn container(&self) -> String {
         self.node.container(&self.cluster)
     }
 }
@@ -128,7 +128,7 @@ impl NodePlan {
 /// (the engine is local and the network's bridge is in our network
 /// namespace), which spares the host a proxy process and firewall rules
 /// per node. Not on Docker Desktop, rootless or remote engines.
-pub fn direct_api(engine: &HostEngine, network: &bollard::models::NetworkInspect) -> bool {
+pub(crate) fn direct_api(engine: &HostEngine, network: &bollard::models::NetworkInspect) -> bool {
     let certified = network
         .labels
         .as_ref()
@@ -137,7 +137,7 @@ pub fn direct_api(engine: &HostEngine, network: &bollard::models::NetworkInspect
 }
 
 /// Whether the bridge of the network with `network_id` is an interface here.
-pub fn bridge_is_here(network_id: &str) -> bool {
+pub(crate) fn bridge_is_here(network_id: &str) -> bool {
     network_id
         .get(..12)
         .is_some_and(|id| std::path::Path::new(&format!("/sys/class/net/br-{id}")).exists())
@@ -161,7 +161,7 @@ impl NodeSecurity {
         }
     }
 
-    pub fn from_label(value: &str) -> Option<Self> {
+    pub(crate) fn from_label(value: &str) -> Option<Self> {
         [NodeSecurity::Privileged, NodeSecurity::Capabilities]
             .into_iter()
             .find(|s| s.as_str() == value)
@@ -169,11 +169,11 @@ impl NodeSecurity {
 }
 
 /// `auto` (the default), `try` or `no`: see `Security::guess`.
-pub const PRIVILEGED_ENV: &str = "SWARMLAB_PRIVILEGED";
+pub(crate) const PRIVILEGED_ENV: &str = "SWARMLAB_PRIVILEGED";
 
 /// What `SWARMLAB_PRIVILEGED` asks for: try --privileged (Some(true)),
 /// never (Some(false)), or let the engine's bounding set decide (None).
-pub fn privileged_choice() -> Result<Option<bool>> {
+pub(crate) fn privileged_choice() -> Result<Option<bool>> {
     match std::env::var(PRIVILEGED_ENV).unwrap_or_default().as_str() {
         "" | "auto" => Ok(None),
         "try" => Ok(Some(true)),
@@ -187,7 +187,7 @@ pub fn privileged_choice() -> Result<Option<bool>> {
 /// Whether node containers run `--privileged`, shared by the nodes of one
 /// operation: the first node that finds it refused spares the others the try.
 #[derive(Debug)]
-pub struct Security {
+pub(crate) struct Security {
     privileged_refused: AtomicBool,
     /// Not asked for, by choice rather than because the engine refuses it.
     declined: bool,
@@ -202,7 +202,7 @@ impl Security {
     /// `SWARMLAB_PRIVILEGED` overrides the guess: `try` asks for
     /// --privileged whatever the bounding set says (and still falls back
     /// when refused), `no` never asks for it.
-    pub fn guess(engine: &HostEngine) -> Result<Self> {
+    pub(crate) fn guess(engine: &HostEngine) -> Result<Self> {
         let (refused, declined) = match privileged_choice()? {
             Some(true) => (false, false),
             Some(false) => (true, true),
@@ -223,7 +223,7 @@ impl Security {
     }
 
     /// How the last node was run, for messages.
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         if self.privileged() {
             "run privileged"
         } else if self.declined {
@@ -387,7 +387,7 @@ fn container_config(plan: &NodePlan, privileged: bool) -> ContainerCreateBody {
 }
 
 /// Creates the node's volume and container, without starting it.
-pub async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Security) -> Result<()> {
+pub(crate) async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Security) -> Result<()> {
     let name = plan.container();
     let volume_name = plan.node.volume(&plan.cluster);
     let mut volume_labels = labels::node(&plan.cluster, plan.node);
@@ -426,7 +426,7 @@ const AMBIGUITY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts a prepared node container; where the engine refuses --privileged,
 /// makes it again with the explicit capability profile and starts that.
-pub async fn start(engine: &HostEngine, plan: &NodePlan, security: &Security, identity: &[u8]) -> Result<()> {
+pub(crate) async fn start(engine: &HostEngine, plan: &NodePlan, security: &Security, identity: &[u8]) -> Result<()> {
     let name = plan.container();
     let began = std::time::Instant::now();
     loop {
@@ -510,7 +510,7 @@ fn start_error(plan: &NodePlan, error: bollard::errors::Error) -> Error {
 }
 
 /// Removes a container and its anonymous volumes; a missing one is fine.
-pub async fn remove(engine: &HostEngine, name: &str) -> Result<()> {
+pub(crate) async fn remove(engine: &HostEngine, name: &str) -> Result<()> {
     let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
     match engine.docker.remove_container(name, Some(options)).await {
         Err(e) if !is_not_found(&e) => Err(e).with_context(|| format!("cannot remove container {name}")),
@@ -519,7 +519,7 @@ pub async fn remove(engine: &HostEngine, name: &str) -> Result<()> {
 }
 
 /// The host port that reaches the node's engine API.
-pub async fn published_api_port(engine: &HostEngine, name: &str) -> Result<u16> {
+pub(crate) async fn published_api_port(engine: &HostEngine, name: &str) -> Result<u16> {
     let info = engine
         .docker
         .inspect_container(name, None)
@@ -534,7 +534,7 @@ pub async fn published_api_port(engine: &HostEngine, name: &str) -> Result<u16> 
 
 /// Fails with the end of the container's log when it is no longer running,
 /// or has had to be restarted. For containers being brought up.
-pub async fn ensure_running(engine: &HostEngine, name: &str, node: &str) -> Result<()> {
+pub(crate) async fn ensure_running(engine: &HostEngine, name: &str, node: &str) -> Result<()> {
     let info = engine
         .docker
         .inspect_container(name, None)
@@ -566,7 +566,7 @@ pub async fn ensure_running(engine: &HostEngine, name: &str, node: &str) -> Resu
 /// listens on the TCP API port: no polling, no TLS handshakes against an
 /// engine that is still starting. Fails when the log ends first (the
 /// container stopped).
-pub async fn wait_api_listening(engine: &HostEngine, name: &str, node: &str) -> Result<()> {
+pub(crate) async fn wait_api_listening(engine: &HostEngine, name: &str, node: &str) -> Result<()> {
     let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).build();
     let mut log = engine.docker.logs(name, Some(options));
     let mut pending = String::new();
@@ -587,7 +587,7 @@ pub async fn wait_api_listening(engine: &HostEngine, name: &str, node: &str) -> 
 }
 
 /// The last lines a container printed, joined on one line.
-pub async fn log_tail(engine: &HostEngine, name: &str, lines: usize) -> String {
+pub(crate) async fn log_tail(engine: &HostEngine, name: &str, lines: usize) -> String {
     let options = LogsOptionsBuilder::new()
         .stdout(true)
         .stderr(true)

@@ -14,7 +14,7 @@ use crate::node_container::ENTRYPOINT_SCRIPT;
 use crate::progress::Progress;
 
 pub const DEFAULT_TAG: &str = "swarmlab/node:latest";
-pub const IMAGE_ENV: &str = "SWARMLAB_NODE_IMAGE";
+pub(crate) const IMAGE_ENV: &str = "SWARMLAB_NODE_IMAGE";
 const OFFICIAL_DIND: &str = "docker:dind";
 const ENTRYPOINT_PATH: &str = "/usr/local/bin/swarmlab-node-entrypoint";
 const PACKAGES: &str = "docker.io,iptables,iproute2,procps,ca-certificates";
@@ -33,7 +33,7 @@ const PRUNED: &[&str] = &[
 
 /// Picks the node image: `explicit` (--image) > SWARMLAB_NODE_IMAGE >
 /// swarmlab/node:latest when present > docker:dind, pulled.
-pub async fn resolve(engine: &HostEngine, explicit: Option<&str>, progress: &dyn Progress) -> Result<String> {
+pub(crate) async fn resolve(engine: &HostEngine, explicit: Option<&str>, progress: &dyn Progress) -> Result<String> {
     let chosen = explicit
         .map(str::to_string)
         .or_else(|| std::env::var(IMAGE_ENV).ok().filter(|s| !s.is_empty()));

@@ -12,12 +12,3 @@ pub trait Progress: Send + Sync {
     /// A message about the whole operation.
     fn note(&self, message: &str);
 }
-
-/// Discards every event; for library users who do not want progress.
-pub struct Silent;
-
-impl Progress for Silent {
-    fn step(&self, _node: &str, _step: &str) {}
-    fn done(&self, _node: &str, _summary: &str) {}
-    fn note(&self, _message: &str) {}
-}

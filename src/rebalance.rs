@@ -38,7 +38,7 @@ pub struct RebalanceReport {
 
 /// How many tasks each node should hold to be even, with the fewest moves:
 /// the nodes holding the most keep the larger shares.
-pub fn fair_shares(counts: &BTreeMap<String, u64>, total: u64) -> BTreeMap<String, u64> {
+pub(crate) fn fair_shares(counts: &BTreeMap<String, u64>, total: u64) -> BTreeMap<String, u64> {
     let nodes = counts.len() as u64;
     if nodes == 0 {
         return BTreeMap::new();
@@ -54,7 +54,7 @@ pub fn fair_shares(counts: &BTreeMap<String, u64>, total: u64) -> BTreeMap<Strin
 }
 
 /// The number of tasks that must move for `counts` to become `shares`.
-pub fn moves(counts: &BTreeMap<String, u64>, shares: &BTreeMap<String, u64>) -> u64 {
+pub(crate) fn moves(counts: &BTreeMap<String, u64>, shares: &BTreeMap<String, u64>) -> u64 {
     counts
         .iter()
         .map(|(node, count)| count.saturating_sub(shares.get(node).copied().unwrap_or(0)))
@@ -153,7 +153,7 @@ async fn replicated_services(manager: &Docker) -> Result<Vec<String>> {
 }
 
 /// Sets the replica count of a replicated service.
-pub async fn scale(manager: &Docker, service: &str, replicas: u64) -> Result<()> {
+pub(crate) async fn scale(manager: &Docker, service: &str, replicas: u64) -> Result<()> {
     let current = manager
         .inspect_service(service, None)
         .await

@@ -14,7 +14,7 @@ use crate::swarm::{self, Availability, ManagerStatus, NodeStatus, SwarmView};
 /// How much of a cluster a snapshot could see.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SnapshotStatus {
+pub(crate) enum SnapshotStatus {
     #[default]
     Ok,
     /// No manager answers: containers only, no swarm.
@@ -26,45 +26,45 @@ pub enum SnapshotStatus {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Snapshot {
-    pub cluster: String,
-    pub status: SnapshotStatus,
-    pub message: String,
-    pub nodes: Vec<NodeView>,
+pub(crate) struct Snapshot {
+    pub(crate) cluster: String,
+    pub(crate) status: SnapshotStatus,
+    pub(crate) message: String,
+    pub(crate) nodes: Vec<NodeView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NodeView {
-    pub hostname: String,
-    pub role: Role,
-    pub manager_status: ManagerStatus,
-    pub availability: Availability,
-    pub engine_version: String,
+pub(crate) struct NodeView {
+    pub(crate) hostname: String,
+    pub(crate) role: Role,
+    pub(crate) manager_status: ManagerStatus,
+    pub(crate) availability: Availability,
+    pub(crate) engine_version: String,
     /// Down too when the node's container does not run, whatever the swarm
     /// has noticed so far.
-    pub state: NodeStatus,
-    pub container: String,
-    pub container_state: String,
-    pub usage: Option<Usage>,
-    pub tasks: Vec<TaskView>,
+    pub(crate) state: NodeStatus,
+    pub(crate) container: String,
+    pub(crate) container_state: String,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) tasks: Vec<TaskView>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TaskView {
-    pub id: String,
-    pub service: String,
-    pub slot: String,
-    pub image: String,
-    pub state: String,
+pub(crate) struct TaskView {
+    pub(crate) id: String,
+    pub(crate) service: String,
+    pub(crate) slot: String,
+    pub(crate) image: String,
+    pub(crate) state: String,
     /// On a node that is down: the swarm will replace it elsewhere.
-    pub lost: bool,
+    pub(crate) lost: bool,
     /// The task's container on its node.
-    pub container: String,
+    pub(crate) container: String,
 }
 
 /// Builds snapshots, keeping a manager client and the containers' stats
 /// streams between them.
-pub struct Collector {
+pub(crate) struct Collector {
     engine: HostEngine,
     name: ClusterName,
     manager: ManagerLink,
@@ -72,7 +72,7 @@ pub struct Collector {
 }
 
 impl Collector {
-    pub fn new(engine: &HostEngine, name: &ClusterName) -> Self {
+    pub(crate) fn new(engine: &HostEngine, name: &ClusterName) -> Self {
         Collector {
             engine: engine.clone(),
             name: name.clone(),
@@ -81,7 +81,7 @@ impl Collector {
         }
     }
 
-    pub async fn collect(&mut self) -> Snapshot {
+    pub(crate) async fn collect(&mut self) -> Snapshot {
         let mut snapshot = Snapshot {
             cluster: self.name.to_string(),
             ..Default::default()

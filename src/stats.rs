@@ -12,21 +12,21 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// Percent of one CPU (can exceed 100 on several CPUs), as `docker stats`.
-    pub cpu_percent: f64,
+    pub(crate) cpu_percent: f64,
     /// Memory in use without the reclaimable page cache, as `docker stats`.
-    pub memory_bytes: u64,
-    pub memory_limit: u64,
-    pub net_rx_bytes: u64,
-    pub net_tx_bytes: u64,
+    pub(crate) memory_bytes: u64,
+    pub(crate) memory_limit: u64,
+    pub(crate) net_rx_bytes: u64,
+    pub(crate) net_tx_bytes: u64,
 }
 
 /// The usage a stats sample reports. CPU: the container's share of the
 /// host's CPU time between this sample and the one before, times the
 /// number of CPUs. Memory: usage minus inactive file pages, whose key is
 /// `total_inactive_file` under cgroup v1 and `inactive_file` under v2.
-pub fn usage(sample: &ContainerStatsResponse) -> Usage {
+pub(crate) fn usage(sample: &ContainerStatsResponse) -> Usage {
     let cpu = sample.cpu_stats.as_ref();
     let previous = sample.precpu_stats.as_ref();
     let total = |s: Option<&bollard::models::ContainerCpuStats>| {
@@ -76,14 +76,14 @@ pub fn usage(sample: &ContainerStatsResponse) -> Usage {
 /// Keeps one stats stream open per tracked container (the engine sends a
 /// sample a second) and the latest usage of each.
 #[derive(Default)]
-pub struct StatsFeed {
+pub(crate) struct StatsFeed {
     latest: Arc<Mutex<HashMap<String, Usage>>>,
     streams: HashMap<String, JoinHandle<()>>,
 }
 
 impl StatsFeed {
     /// Follows exactly `containers` (IDs or names) of `docker`.
-    pub fn track(&mut self, docker: &Docker, containers: &[String]) {
+    pub(crate) fn track(&mut self, docker: &Docker, containers: &[String]) {
         self.streams.retain(|id, stream| {
             let keep = containers.contains(id) && !stream.is_finished();
             if !keep {
@@ -111,7 +111,7 @@ impl StatsFeed {
         }
     }
 
-    pub fn get(&self, container: &str) -> Option<Usage> {
+    pub(crate) fn get(&self, container: &str) -> Option<Usage> {
         self.latest.lock().expect("stats lock").get(container).copied()
     }
 }

@@ -20,14 +20,14 @@ use crate::naming::Role;
 const SWARM_PORT: u16 = 2377;
 
 #[derive(Debug, Clone)]
-pub struct JoinTokens {
-    pub worker: String,
-    pub manager: String,
+pub(crate) struct JoinTokens {
+    pub(crate) worker: String,
+    pub(crate) manager: String,
 }
 
 impl JoinTokens {
     /// The token that joins a node as `role`.
-    pub fn for_role(&self, role: Role) -> &str {
+    pub(crate) fn for_role(&self, role: Role) -> &str {
         match role {
             Role::Manager => &self.manager,
             Role::Worker => &self.worker,
@@ -40,7 +40,7 @@ impl JoinTokens {
 /// the init request returns: that waits for the manager's own agent to
 /// register, which Swarm sometimes starts half a second late; other nodes
 /// can join meanwhile.
-pub async fn init(
+pub(crate) async fn init(
     docker: &Docker,
     address: Ipv4Addr,
     heartbeat: Option<Duration>,
@@ -80,7 +80,7 @@ pub async fn init(
     Ok(())
 }
 
-pub async fn join_tokens(manager: &Docker) -> Result<JoinTokens> {
+pub(crate) async fn join_tokens(manager: &Docker) -> Result<JoinTokens> {
     let swarm = manager
         .inspect_swarm()
         .await
@@ -93,7 +93,7 @@ pub async fn join_tokens(manager: &Docker) -> Result<JoinTokens> {
 }
 
 /// Joins the engine `docker` (at `address`) to the swarm of the manager at `manager`.
-pub async fn join(docker: &Docker, address: Ipv4Addr, manager: Ipv4Addr, token: &str) -> Result<()> {
+pub(crate) async fn join(docker: &Docker, address: Ipv4Addr, manager: Ipv4Addr, token: &str) -> Result<()> {
     let request = SwarmJoinRequest {
         listen_addr: Some(format!("0.0.0.0:{SWARM_PORT}")),
         advertise_addr: Some(format!("{address}:{SWARM_PORT}")),
@@ -104,31 +104,31 @@ pub async fn join(docker: &Docker, address: Ipv4Addr, manager: Ipv4Addr, token: 
     docker.join_swarm(request).await.context("swarm join failed")
 }
 
-pub fn hostname(node: &Node) -> Option<&str> {
+pub(crate) fn hostname(node: &Node) -> Option<&str> {
     node.description.as_ref()?.hostname.as_deref()
 }
 
-pub fn is_ready(node: &Node) -> bool {
+pub(crate) fn is_ready(node: &Node) -> bool {
     node.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY)
 }
 
 /// Every entry the swarm lists for `host`, the one that counts first: a
 /// node recreated under the same name leaves stale entries behind, and the
 /// Ready entry counts, else the newest.
-pub fn entries<'a>(nodes: &'a [Node], host: &str) -> Vec<&'a Node> {
+pub(crate) fn entries<'a>(nodes: &'a [Node], host: &str) -> Vec<&'a Node> {
     let mut entries: Vec<&Node> = nodes.iter().filter(|n| hostname(n) == Some(host)).collect();
     entries.sort_by(|a, b| (is_ready(b), &b.created_at).cmp(&(is_ready(a), &a.created_at)));
     entries
 }
 
 /// The entry that counts for `host` (see [`entries`]).
-pub fn entry<'a>(nodes: &'a [Node], host: &str) -> Option<&'a Node> {
+pub(crate) fn entry<'a>(nodes: &'a [Node], host: &str) -> Option<&'a Node> {
     entries(nodes, host).into_iter().next()
 }
 
 /// A node's role in the swarm (promotion and demotion change it, not the
 /// node's name).
-pub fn role(node: &Node) -> Option<Role> {
+pub(crate) fn role(node: &Node) -> Option<Role> {
     match node.spec.as_ref()?.role? {
         NodeSpecRoleEnum::MANAGER => Some(Role::Manager),
         _ => Some(Role::Worker),
@@ -221,7 +221,7 @@ macro_rules! displayed {
 
 displayed!(NodeStatus, ManagerStatus, Availability);
 
-pub fn status(node: &Node) -> NodeStatus {
+pub(crate) fn status(node: &Node) -> NodeStatus {
     match node.status.as_ref().and_then(|s| s.state) {
         Some(NodeState::READY) => NodeStatus::Ready,
         Some(NodeState::DOWN) => NodeStatus::Down,
@@ -230,7 +230,7 @@ pub fn status(node: &Node) -> NodeStatus {
     }
 }
 
-pub fn manager_status(node: &Node) -> ManagerStatus {
+pub(crate) fn manager_status(node: &Node) -> ManagerStatus {
     match node.manager_status.as_ref() {
         None => ManagerStatus::NotManager,
         Some(m) if m.leader == Some(true) => ManagerStatus::Leader,
@@ -242,7 +242,7 @@ pub fn manager_status(node: &Node) -> ManagerStatus {
     }
 }
 
-pub fn availability(node: &Node) -> Availability {
+pub(crate) fn availability(node: &Node) -> Availability {
     match node.spec.as_ref().and_then(|s| s.availability) {
         Some(NodeSpecAvailabilityEnum::ACTIVE) => Availability::Active,
         Some(NodeSpecAvailabilityEnum::PAUSE) => Availability::Pause,
@@ -252,7 +252,7 @@ pub fn availability(node: &Node) -> Availability {
 }
 
 /// The node's engine version, as the swarm heard it.
-pub fn engine_version(node: &Node) -> String {
+pub(crate) fn engine_version(node: &Node) -> String {
     node.description
         .as_ref()
         .and_then(|d| d.engine.as_ref())
@@ -261,7 +261,7 @@ pub fn engine_version(node: &Node) -> String {
 }
 
 /// Waits until every host in `hostnames` is Ready in the manager's node list.
-pub async fn wait_ready(
+pub(crate) async fn wait_ready(
     manager: &Docker,
     hostnames: &BTreeSet<String>,
     deadline: Instant,
@@ -293,7 +293,7 @@ pub async fn wait_ready(
 }
 
 /// Adds swarm labels to the node with `hostname` (for placement constraints).
-pub async fn label_node(
+pub(crate) async fn label_node(
     manager: &Docker,
     hostname: &str,
     labels: &std::collections::BTreeMap<String, String>,
@@ -317,40 +317,40 @@ pub async fn label_node(
 
 /// A task, with the names a person knows it by.
 #[derive(Debug, Clone, Default)]
-pub struct TaskInfo {
-    pub id: String,
-    pub service_id: String,
-    pub service: String,
+pub(crate) struct TaskInfo {
+    pub(crate) id: String,
+    pub(crate) service_id: String,
+    pub(crate) service: String,
     /// `service.slot` for replicated services, `service.node-id` for global ones.
-    pub name: String,
-    pub slot: Option<i64>,
-    pub node_id: String,
+    pub(crate) name: String,
+    pub(crate) slot: Option<i64>,
+    pub(crate) node_id: String,
     /// Empty when the task's node is no longer listed.
-    pub hostname: String,
-    pub container: String,
-    pub image: String,
-    pub state: Option<TaskState>,
-    pub desired: Option<TaskState>,
+    pub(crate) hostname: String,
+    pub(crate) container: String,
+    pub(crate) image: String,
+    pub(crate) state: Option<TaskState>,
+    pub(crate) desired: Option<TaskState>,
 }
 
 impl TaskInfo {
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         self.state == Some(TaskState::RUNNING)
     }
 }
 
 /// The swarm's nodes, services and tasks as one manager reports them.
 #[derive(Debug, Clone, Default)]
-pub struct SwarmView {
-    pub nodes: Vec<Node>,
-    pub services: Vec<Service>,
-    pub tasks: Vec<TaskInfo>,
+pub(crate) struct SwarmView {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) services: Vec<Service>,
+    pub(crate) tasks: Vec<TaskInfo>,
 }
 
 impl SwarmView {
     /// Reads the swarm from a manager: every task when `all_tasks`, else
     /// only the tasks meant to run.
-    pub async fn read(manager: &Docker, all_tasks: bool) -> Result<Self> {
+    pub(crate) async fn read(manager: &Docker, all_tasks: bool) -> Result<Self> {
         let nodes = manager.list_nodes(None).await.context("cannot list nodes")?;
         let options = ListServicesOptionsBuilder::new().status(true).build();
         let services = manager
@@ -415,7 +415,7 @@ impl SwarmView {
         Ok(SwarmView { nodes, services, tasks })
     }
 
-    pub fn service_name(service: &Service) -> &str {
+    pub(crate) fn service_name(service: &Service) -> &str {
         service
             .spec
             .as_ref()
@@ -424,7 +424,7 @@ impl SwarmView {
     }
 
     /// The node entry that counts for a hostname (see [`entry`]).
-    pub fn node(&self, host: &str) -> Option<&Node> {
+    pub(crate) fn node(&self, host: &str) -> Option<&Node> {
         entry(&self.nodes, host)
     }
 }

@@ -24,12 +24,12 @@ use crate::error::{Context, Error, Result};
 use crate::naming::ClusterName;
 
 /// Where the node entrypoint writes the engine's identity (see assets/node-entrypoint.sh).
-pub const NODE_TLS_DIR: &str = "/etc/swarmlab/tls";
+pub(crate) const NODE_TLS_DIR: &str = "/etc/swarmlab/tls";
 
 /// Set in a container that gets its TLS identity on standard input (CA,
 /// certificate and key, PEM, in that order): in its environment the key
 /// would show in `docker inspect`.
-pub const STDIN_ENV: &str = "SWARMLAB_TLS=stdin";
+pub(crate) const STDIN_ENV: &str = "SWARMLAB_TLS=stdin";
 
 /// Whether this process runs in such a container.
 pub fn identity_on_stdin() -> bool {
@@ -52,7 +52,7 @@ const SERVER_KEY: &str = "server-key.pem";
 
 /// swarmlab's data directory: SWARMLAB_HOME, else $XDG_DATA_HOME/swarmlab,
 /// else ~/.local/share/swarmlab.
-pub fn data_dir() -> Result<PathBuf> {
+pub(crate) fn data_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("SWARMLAB_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
@@ -113,7 +113,7 @@ impl ClusterTls {
     /// The node engines' certificate is good for 127.0.0.1 (their published
     /// ports) and for every address of the cluster's `subnet` (reached
     /// directly where the host routes to it).
-    pub async fn create(engine: &HostEngine, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Self> {
+    pub(crate) async fn create(engine: &HostEngine, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<Self> {
         let tls = Self::at(engine, cluster).await?;
         let _ = fs::remove_dir_all(&tls.dir);
         tls.write_new(cluster, subnet)?;
@@ -123,7 +123,7 @@ impl ClusterTls {
     /// Makes a new CA and new certificates in place of the old ones. The
     /// CA's key is used for the certificates and forgotten: nothing can sign
     /// more with it later.
-    pub fn renew(&self, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<()> {
+    pub(crate) fn renew(&self, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<()> {
         self.write_new(cluster, subnet)?;
         match fs::remove_file(self.dir.join(CA_KEY)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -152,7 +152,7 @@ impl ClusterTls {
 
     /// Whether the certificates expire within 30 days of `now`, or were made
     /// before swarmlab said when they expire (and kept the CA key).
-    pub fn needs_renewal(&self, now: SystemTime) -> bool {
+    pub(crate) fn needs_renewal(&self, now: SystemTime) -> bool {
         let expires = fs::read_to_string(self.dir.join(EXPIRES))
             .ok()
             .and_then(|text| humantime::parse_rfc3339_weak(text.trim()).ok());
@@ -178,7 +178,7 @@ impl ClusterTls {
     }
 
     /// Removes the material of a cluster, if any.
-    pub async fn remove(engine: &HostEngine, cluster: &ClusterName) -> Result<()> {
+    pub(crate) async fn remove(engine: &HostEngine, cluster: &ClusterName) -> Result<()> {
         let tls = Self::at(engine, cluster).await?;
         let tls = if tls.dir.exists() { tls } else { Self::legacy(cluster)? };
         match fs::remove_dir_all(&tls.dir) {
@@ -190,23 +190,23 @@ impl ClusterTls {
     }
 
     /// Where the material is, relative to the data directory.
-    pub fn relative_path(&self) -> &Path {
+    pub(crate) fn relative_path(&self) -> &Path {
         &self.relative
     }
 
     /// The client identity, as DOCKER_CERT_PATH wants it.
-    pub fn client_dir(&self) -> &Path {
+    pub(crate) fn client_dir(&self) -> &Path {
         &self.dir
     }
 
     /// The server identity that the node entrypoint reads on its standard
     /// input and writes to [`NODE_TLS_DIR`] before dockerd starts.
-    pub fn node_bundle(&self) -> Result<Vec<u8>> {
+    pub(crate) fn node_bundle(&self) -> Result<Vec<u8>> {
         self.bundle([CA_CERT, SERVER_CERT, SERVER_KEY])
     }
 
     /// The server identity as files for [`NODE_TLS_DIR`]: name and contents.
-    pub fn node_files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    pub(crate) fn node_files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
         [(CA_CERT, CA_CERT), ("cert.pem", SERVER_CERT), ("key.pem", SERVER_KEY)]
             .into_iter()
             .map(|(name, file)| Ok((name, self.read(file)?)))
@@ -215,11 +215,11 @@ impl ClusterTls {
 
     /// The client identity, for swarmlab running in a container (the port
     /// forwarder); see [`ClusterTls::install_bundle`].
-    pub fn client_bundle(&self) -> Result<Vec<u8>> {
+    pub(crate) fn client_bundle(&self) -> Result<Vec<u8>> {
         self.bundle([CA_CERT, CLIENT_CERT, CLIENT_KEY])
     }
 
-    /// Writes a client identity made by [`ClusterTls::client_bundle`] into
+    /// Writes a client identity made by `ClusterTls::client_bundle` into
     /// the data directory, and opens it.
     pub async fn install_bundle(engine: &HostEngine, cluster: &ClusterName, bundle: &str) -> Result<Self> {
         let tls = Self::at(engine, cluster).await?;

@@ -17,7 +17,7 @@ pub struct DockerEnv {
 
 impl Cluster {
     /// The container of the swarm's current leader.
-    pub async fn leader(&self) -> Result<&NodeContainer> {
+    pub(crate) async fn leader(&self) -> Result<&NodeContainer> {
         let (asked, manager) = self.any_manager().await?;
         let listed = manager
             .list_nodes(None)

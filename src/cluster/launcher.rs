@@ -21,20 +21,20 @@ use crate::progress::Progress;
 use crate::tls::ClusterTls;
 
 pub(crate) struct Launcher<'a> {
-    pub engine: &'a HostEngine,
-    pub tls: &'a ClusterTls,
+    pub(crate) engine: &'a HostEngine,
+    pub(crate) tls: &'a ClusterTls,
     /// The nodes' TLS identity, handed to each on its standard input.
-    pub identity: Vec<u8>,
-    pub security: Security,
-    pub progress: &'a dyn Progress,
-    pub deadline: Instant,
-    pub cancel: CancellationToken,
+    pub(crate) identity: Vec<u8>,
+    pub(crate) security: Security,
+    pub(crate) progress: &'a dyn Progress,
+    pub(crate) deadline: Instant,
+    pub(crate) cancel: CancellationToken,
     /// The operation's ID: what it makes carries it (see [`crate::labels::RUN`]).
-    pub run: Run,
+    pub(crate) run: Run,
 }
 
 impl<'a> Launcher<'a> {
-    pub fn new(
+    pub(crate) fn new(
         engine: &'a HostEngine,
         tls: &'a ClusterTls,
         progress: &'a dyn Progress,
@@ -55,31 +55,31 @@ impl<'a> Launcher<'a> {
     }
 
     /// Creates and starts the node's container.
-    pub async fn launch(&self, plan: &NodePlan) -> Result<()> {
+    pub(crate) async fn launch(&self, plan: &NodePlan) -> Result<()> {
         self.prepare(plan).await?;
         self.start(plan).await
     }
 
     /// Removes what this operation made of `cluster`: its rollback.
-    pub async fn roll_back(&self, cluster: &crate::naming::ClusterName) -> Result<()> {
+    pub(crate) async fn roll_back(&self, cluster: &crate::naming::ClusterName) -> Result<()> {
         super::remove_run(self.engine, cluster, &self.run).await.map(drop)
     }
 
     /// Creates the node's container without starting it.
-    pub async fn prepare(&self, plan: &NodePlan) -> Result<()> {
+    pub(crate) async fn prepare(&self, plan: &NodePlan) -> Result<()> {
         self.check()?;
         node_container::prepare(self.engine, plan, &self.security).await
     }
 
     /// Starts a prepared node container.
-    pub async fn start(&self, plan: &NodePlan) -> Result<()> {
+    pub(crate) async fn start(&self, plan: &NodePlan) -> Result<()> {
         self.check()?;
         self.progress.step(&plan.node.hostname(), "starting container");
         node_container::start(self.engine, plan, &self.security, &self.identity).await
     }
 
     /// Waits until the node's engine answers; returns a client for it.
-    pub async fn wait_engine(&self, plan: &NodePlan) -> Result<Docker> {
+    pub(crate) async fn wait_engine(&self, plan: &NodePlan) -> Result<Docker> {
         let host = plan.node.hostname();
         self.progress.step(&host, "waiting for its engine");
         let container = plan.container();
@@ -135,7 +135,7 @@ impl<'a> Launcher<'a> {
     }
 
     /// Fails once the operation is cancelled.
-    pub fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.cancel.is_cancelled() {
             Err(Error::Interrupted)
         } else {
@@ -144,7 +144,7 @@ impl<'a> Launcher<'a> {
     }
 
     /// Runs `work` unless the operation is cancelled first; for waiting only.
-    pub async fn unless_cancelled<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) async fn unless_cancelled<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         tokio::select! {
             () = self.cancel.cancelled() => Err(Error::Interrupted),
             result = work => result,
@@ -154,7 +154,10 @@ impl<'a> Launcher<'a> {
     /// Runs the bring-up of several nodes side by side. The first failure
     /// cancels the others, which stop at their next step; it is the error
     /// returned (rather than the cancellations it caused).
-    pub async fn all<T>(&self, work: impl IntoIterator<Item = impl Future<Output = Result<T>>>) -> Result<Vec<T>> {
+    pub(crate) async fn all<T>(
+        &self,
+        work: impl IntoIterator<Item = impl Future<Output = Result<T>>>,
+    ) -> Result<Vec<T>> {
         let guarded = work.into_iter().map(|future| async move {
             let result = future.await;
             if result.is_err() {

@@ -10,14 +10,14 @@ use super::Cluster;
 
 /// A manager client kept between looks at a cluster, and picked again when
 /// it stops answering (the manager may be the node that went away).
-pub struct ManagerLink {
+pub(crate) struct ManagerLink {
     engine: HostEngine,
     name: ClusterName,
     client: Option<Docker>,
 }
 
 impl ManagerLink {
-    pub fn new(engine: &HostEngine, name: &ClusterName) -> Self {
+    pub(crate) fn new(engine: &HostEngine, name: &ClusterName) -> Self {
         ManagerLink {
             engine: engine.clone(),
             name: name.clone(),
@@ -26,7 +26,7 @@ impl ManagerLink {
     }
 
     /// Reads the swarm (see [`crate::swarm::SwarmView::read`]).
-    pub async fn read(&mut self, all_tasks: bool) -> Result<crate::swarm::SwarmView> {
+    pub(crate) async fn read(&mut self, all_tasks: bool) -> Result<crate::swarm::SwarmView> {
         let manager = match &self.client {
             Some(client) => client.clone(),
             None => {

@@ -18,8 +18,7 @@ use bollard::Docker;
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder};
 
-pub use env::DockerEnv;
-pub use manager_link::ManagerLink;
+pub(crate) use manager_link::ManagerLink;
 pub use removal::Deleted;
 pub(crate) use removal::{remove_labelled, remove_run};
 
@@ -53,7 +52,7 @@ impl NodeContainer {
     /// Where its engine API answers: the published port on 127.0.0.1, else
     /// (nodes made without one, where the host routes to the cluster
     /// network) the container's own address.
-    pub fn api_endpoint(&self) -> Option<SocketAddr> {
+    pub(crate) fn api_endpoint(&self) -> Option<SocketAddr> {
         match (self.api_port, self.address) {
             (Some(port), _) => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
             (None, Some(address)) => Some(SocketAddr::from((address, API_PORT_NUMBER))),
@@ -98,7 +97,7 @@ impl NodeContainer {
 }
 
 /// Every swarmlab node container on the host engine, by cluster.
-pub async fn node_containers(
+pub(crate) async fn node_containers(
     engine: &HostEngine,
     cluster: Option<&ClusterName>,
 ) -> Result<BTreeMap<ClusterName, Vec<NodeContainer>>> {
@@ -133,7 +132,7 @@ pub async fn node_containers(
 
 /// Names of every cluster that has anything left on the host engine:
 /// containers, volumes or its network.
-pub async fn cluster_names(engine: &HostEngine) -> Result<BTreeSet<ClusterName>> {
+pub(crate) async fn cluster_names(engine: &HostEngine) -> Result<BTreeSet<ClusterName>> {
     let filter = labels::filter(None);
     let containers = engine
         .docker
@@ -198,7 +197,7 @@ impl Cluster {
     }
 
     /// A client for a node's engine, when its container runs.
-    pub fn node_engine(&self, node: &NodeContainer) -> Result<Docker> {
+    pub(crate) fn node_engine(&self, node: &NodeContainer) -> Result<Docker> {
         let endpoint = node
             .api_endpoint()
             .filter(|_| node.running)
@@ -210,12 +209,12 @@ impl Cluster {
     }
 
     /// The first manager whose engine answers, and a client for it.
-    pub async fn any_manager(&self) -> Result<(&NodeContainer, Docker)> {
+    pub(crate) async fn any_manager(&self) -> Result<(&NodeContainer, Docker)> {
         self.any_manager_but("").await
     }
 
     /// The first manager other than `hostname` whose engine answers.
-    pub async fn any_manager_but(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
+    pub(crate) async fn any_manager_but(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
         let mut reasons = Vec::new();
         // Nodes named worker-N may have been promoted: managers by name first.
         let mut candidates: Vec<&NodeContainer> = self.nodes.iter().filter(|n| n.node.hostname() != hostname).collect();
@@ -253,7 +252,7 @@ impl Cluster {
         })
     }
 
-    pub fn container_of(&self, hostname: &str) -> Option<&NodeContainer> {
+    pub(crate) fn container_of(&self, hostname: &str) -> Option<&NodeContainer> {
         self.nodes.iter().find(|n| n.node.hostname() == hostname)
     }
 }
@@ -268,7 +267,7 @@ impl Cluster {
     }
 
     /// Host ports forwarded to nodes, from the cluster file it was made with.
-    pub async fn forwards(&self) -> Result<Vec<crate::config::Forward>> {
+    pub(crate) async fn forwards(&self) -> Result<Vec<crate::config::Forward>> {
         let network = self.network().await?;
         let text = network
             .labels
@@ -282,7 +281,7 @@ impl Cluster {
     }
 
     /// The image the cluster's nodes run (the first manager's).
-    pub fn node_image(&self) -> Result<String> {
+    pub(crate) fn node_image(&self) -> Result<String> {
         self.nodes
             .iter()
             .map(|n| n.image.clone())
@@ -293,7 +292,7 @@ impl Cluster {
     /// How the container of `node` is (or would be) made by operation
     /// `run`: with the settings its container had, else those of its role
     /// when the cluster was made.
-    pub async fn plan(&self, node: NodeName, run: &labels::Run) -> Result<NodePlan> {
+    pub(crate) async fn plan(&self, node: NodeName, run: &labels::Run) -> Result<NodePlan> {
         let network = self.network().await?;
         let network_id = network.id.clone().unwrap_or_else(|| self.name.network());
         let subnet = subnet_of(&self.name, &network)?;
@@ -321,7 +320,7 @@ impl Cluster {
     }
 
     /// A node container by hostname, or an error that lists the nodes.
-    pub fn node(&self, hostname: &str) -> Result<&NodeContainer> {
+    pub(crate) fn node(&self, hostname: &str) -> Result<&NodeContainer> {
         self.container_of(hostname).ok_or_else(|| {
             let names: Vec<String> = self.nodes.iter().map(|n| n.node.hostname()).collect();
             Error::invalid(format!(

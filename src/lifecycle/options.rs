@@ -36,7 +36,7 @@ pub struct CreateOptions {
 impl CreateOptions {
     /// The defaults: one manager, three workers, Swarm's heartbeat, two
     /// minutes to be Ready, TLS.
-    pub fn new(name: ClusterName) -> Self {
+    pub(crate) fn new(name: ClusterName) -> Self {
         CreateOptions {
             name,
             managers: 1,
@@ -95,7 +95,7 @@ impl CreateOptions {
 
     /// What no create can do: counts out of bounds, an unknown
     /// SWARMLAB_PRIVILEGED.
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         naming::check_counts(self.managers, self.workers)?;
         crate::node_container::privileged_choice()?;
         Ok(())

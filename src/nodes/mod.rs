@@ -24,7 +24,7 @@ use crate::progress::Progress;
 use crate::swarm;
 
 /// How long node operations wait for the swarm to follow.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Timings of an operation, in the order they happened.
 #[derive(Debug, Clone, Default, serde::Serialize)]

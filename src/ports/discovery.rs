@@ -31,23 +31,23 @@ pub(crate) enum Target {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Backend {
-    pub status: BackendStatus,
-    pub target: Target,
+    pub(crate) status: BackendStatus,
+    pub(crate) target: Target,
 }
 
 /// One published port and the backends that answer it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Route {
-    pub service: String,
-    pub published: u16,
-    pub target_port: u16,
-    pub publish_mode: PublishMode,
-    pub path: PortPath,
-    pub backends: Vec<Backend>,
+    pub(crate) service: String,
+    pub(crate) published: u16,
+    pub(crate) target_port: u16,
+    pub(crate) publish_mode: PublishMode,
+    pub(crate) path: PortPath,
+    pub(crate) backends: Vec<Backend>,
 }
 
 impl Route {
-    pub fn status(&self, state: PortState, message: &str) -> PortStatus {
+    pub(crate) fn status(&self, state: PortState, message: &str) -> PortStatus {
         PortStatus {
             service: self.service.clone(),
             published_port: self.published,
@@ -74,7 +74,7 @@ pub(crate) struct Discovery {
 }
 
 impl Discovery {
-    pub fn new(engine: HostEngine, name: ClusterName) -> Self {
+    pub(crate) fn new(engine: HostEngine, name: ClusterName) -> Self {
         Discovery {
             manager: ManagerLink::new(&engine, &name),
             engine,
@@ -85,7 +85,7 @@ impl Discovery {
     }
 
     /// The routes of every published TCP port; and whether IPVS is there.
-    pub async fn routes(&mut self) -> Result<(bool, Vec<Route>)> {
+    pub(crate) async fn routes(&mut self) -> Result<(bool, Vec<Route>)> {
         let cluster = Cluster::open(&self.engine, &self.name).await?;
         let running: Vec<&NodeContainer> = cluster.nodes.iter().filter(|n| n.running).collect();
         // A node whose process has changed (its container restarted) is

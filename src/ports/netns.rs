@@ -55,7 +55,7 @@ impl Eq for NodeNamespace {}
 
 impl NodeNamespace {
     /// Opens the network namespace process `pid` is in.
-    pub fn open(pid: i32) -> std::io::Result<Self> {
+    pub(crate) fn open(pid: i32) -> std::io::Result<Self> {
         let file = File::open(format!("/proc/{pid}/ns/net"))?;
         let metadata = file.metadata()?;
         Ok(NodeNamespace {
@@ -65,12 +65,12 @@ impl NodeNamespace {
     }
 
     /// Whether process `pid` is (still) in this namespace.
-    pub fn holds(&self, pid: i32) -> bool {
+    pub(crate) fn holds(&self, pid: i32) -> bool {
         std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
     }
 
     /// Connects to `address` as seen from inside the namespace.
-    pub async fn connect(&self, address: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    pub(crate) async fn connect(&self, address: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
         let (reply, socket) = oneshot::channel();
         let request = Request {
             namespace: self.file.clone(),

@@ -8,7 +8,7 @@ use crate::snapshot::{NodeView, Snapshot};
 use crate::stats::Usage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
+pub(crate) enum SortKey {
     Name,
     Cpu,
     Memory,
@@ -16,7 +16,7 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             SortKey::Name => "name",
             SortKey::Cpu => "cpu",
@@ -27,7 +27,7 @@ impl SortKey {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum View {
+pub(crate) enum View {
     Nodes,
     /// One node's task containers.
     Node(String),
@@ -35,22 +35,22 @@ pub enum View {
 
 /// What the main loop should do after a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Continue,
     Quit,
 }
 
-pub struct App {
-    pub snapshot: Snapshot,
-    pub sort: SortKey,
-    pub selected: usize,
-    pub view: View,
+pub(crate) struct App {
+    pub(crate) snapshot: Snapshot,
+    pub(crate) sort: SortKey,
+    pub(crate) selected: usize,
+    pub(crate) view: View,
     /// Usage of task containers of the open node, by container ID.
-    pub task_usage: HashMap<String, Usage>,
+    pub(crate) task_usage: HashMap<String, Usage>,
 }
 
 impl App {
-    pub fn new(cluster: &str) -> Self {
+    pub(crate) fn new(cluster: &str) -> Self {
         App {
             snapshot: Snapshot {
                 cluster: cluster.to_string(),
@@ -65,7 +65,7 @@ impl App {
     }
 
     /// The nodes in the chosen order.
-    pub fn rows(&self) -> Vec<&NodeView> {
+    pub(crate) fn rows(&self) -> Vec<&NodeView> {
         let mut rows: Vec<&NodeView> = self.snapshot.nodes.iter().collect();
         let cpu = |n: &NodeView| n.usage.map(|u| u.cpu_percent).unwrap_or(0.0);
         let memory = |n: &NodeView| n.usage.map(|u| u.memory_bytes).unwrap_or(0);
@@ -79,19 +79,19 @@ impl App {
     }
 
     /// The node whose task containers are shown, if any.
-    pub fn open_node(&self) -> Option<&NodeView> {
+    pub(crate) fn open_node(&self) -> Option<&NodeView> {
         match &self.view {
             View::Node(host) => self.snapshot.nodes.iter().find(|n| &n.hostname == host),
             View::Nodes => None,
         }
     }
 
-    pub fn update(&mut self, snapshot: Snapshot) {
+    pub(crate) fn update(&mut self, snapshot: Snapshot) {
         self.snapshot = snapshot;
         self.selected = self.selected.min(self.snapshot.nodes.len().saturating_sub(1));
     }
 
-    pub fn key(&mut self, key: KeyEvent) -> Action {
+    pub(crate) fn key(&mut self, key: KeyEvent) -> Action {
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
             return Action::Quit;
         }
@@ -133,7 +133,7 @@ impl App {
     }
 }
 
-pub fn running_tasks(node: &NodeView) -> usize {
+pub(crate) fn running_tasks(node: &NodeView) -> usize {
     node.tasks.iter().filter(|t| t.state == "running" && !t.lost).count()
 }
 

@@ -12,7 +12,7 @@ use crate::snapshot::SnapshotStatus;
 use crate::stats::Usage;
 use crate::swarm::{ManagerStatus, NodeStatus};
 
-pub fn draw(frame: &mut Frame, app: &App) {
+pub(crate) fn draw(frame: &mut Frame, app: &App) {
     let [title, body, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
     frame.render_widget(Paragraph::new(title_line(app)), title);
@@ -149,7 +149,7 @@ fn usage_cells(usage: Option<Usage>) -> (String, String, String) {
 
 /// Sizes as the docker CLI prints them: binary units for memory, decimal
 /// for network traffic.
-pub fn bytes(value: u64, binary: bool) -> String {
+pub(crate) fn bytes(value: u64, binary: bool) -> String {
     let (base, units): (f64, [&str; 4]) = if binary {
         (1024.0, ["B", "KiB", "MiB", "GiB"])
     } else {

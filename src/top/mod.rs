@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossterm::event::{Event, KeyEventKind};
 use tokio::sync::{mpsc, watch};
 
-pub use app::{Action, App, SortKey, View};
+pub(crate) use app::{Action, App};
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
@@ -113,7 +113,7 @@ pub(crate) mod fixtures {
     use crate::stats::Usage;
     use crate::swarm::{Availability, ManagerStatus, NodeStatus};
 
-    pub fn snapshot() -> Snapshot {
+    pub(crate) fn snapshot() -> Snapshot {
         let usage = |cpu: f64, mib: u64| Usage {
             cpu_percent: cpu,
             memory_bytes: mib << 20,
