@@ -93,7 +93,11 @@ impl fmt::Display for Ipv4Net {
 
 /// The pool cluster subnets come from: `SWARMLAB_SUBNET_POOL` or the default.
 pub(crate) fn subnet_pool() -> Result<Ipv4Net> {
-    let text = std::env::var(POOL_ENV).unwrap_or_else(|_| DEFAULT_POOL.to_string());
+    pool_from(&std::env::var(POOL_ENV).unwrap_or_else(|_| DEFAULT_POOL.to_string()))
+}
+
+/// Checks a pool as `SWARMLAB_SUBNET_POOL` would give it.
+fn pool_from(text: &str) -> Result<Ipv4Net> {
     let pool: Ipv4Net = text
         .parse()
         .map_err(|_| Error::invalid(format!("{POOL_ENV}={text:?} is not an IPv4 network like 172.28.0.0/14")))?;
@@ -178,5 +182,37 @@ mod tests {
     #[test]
     fn pool_must_avoid_swarm_default() {
         assert!(net("10.1.0.0/16").overlaps(&net("10.0.0.0/8")));
+    }
+
+    #[test]
+    fn pools_are_checked() {
+        assert_eq!(pool_from(DEFAULT_POOL).unwrap(), net("172.28.0.0/14"));
+        assert_eq!(pool_from("192.168.64.0/20").unwrap(), net("192.168.64.0/20"));
+        assert!(
+            pool_from("lots")
+                .unwrap_err()
+                .to_string()
+                .contains("not an IPv4 network")
+        );
+        assert!(
+            pool_from("172.28.0.0/25")
+                .unwrap_err()
+                .to_string()
+                .contains("smaller than one /24")
+        );
+        assert!(
+            pool_from("10.128.0.0/16")
+                .unwrap_err()
+                .to_string()
+                .contains("overlaps 10.0.0.0/8")
+        );
+        assert_eq!(pool_from("172.28.0.0/14").unwrap().cluster_subnets().count(), 1024);
+    }
+
+    #[test]
+    fn a_full_pool_has_no_free_subnet() {
+        let pool = net("192.168.10.0/24");
+        assert!(free_subnets(&pool, &[net("192.168.0.0/16")]).is_empty());
+        assert_eq!(free_subnets(&pool, &[]).len(), 1);
     }
 }

@@ -221,4 +221,27 @@ mod tests {
         assert_eq!(state.missing(), ["worker-1 not Ready", "quotes 9/11 running"]);
         assert!(!state.converged());
     }
+
+    #[test]
+    fn a_whole_cluster_misses_nothing() {
+        let state = ClusterState {
+            expected: ["manager-1"].map(String::from).into(),
+            ready: ["manager-1", "worker-9"].map(String::from).into(),
+            services: vec![ServiceState {
+                name: "web".into(),
+                desired: 2,
+                running: 2,
+                per_node: BTreeMap::new(),
+                task_ids: BTreeSet::new(),
+            }],
+            ..Default::default()
+        };
+        assert!(
+            state.missing().is_empty(),
+            "a Ready node nobody expects is no shortfall"
+        );
+        assert!(state.converged());
+        assert_eq!(state.service("web").map(|s| s.desired), Some(2));
+        assert!(state.service("db").is_none());
+    }
 }

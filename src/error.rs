@@ -192,3 +192,40 @@ pub(crate) fn is_conflict(error: &bollard::errors::Error) -> bool {
         bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_failure_has_its_exit_code() {
+        let taken = Error::NameTaken {
+            kind: "volume",
+            name: "lab-worker-1".into(),
+            whose: "not swarmlab's".into(),
+            fix: "remove it".into(),
+        };
+        assert_eq!(taken.exit_code(), 4);
+        assert_eq!(
+            taken.to_string(),
+            "a volume named lab-worker-1 exists already (not swarmlab's); swarmlab leaves it alone: remove it"
+        );
+        assert_eq!(Error::invalid("x").exit_code(), 2);
+        assert_eq!(Error::ClusterNotFound("lab".into()).exit_code(), 3);
+        assert_eq!(Error::HostLimit("x".into()).exit_code(), 7);
+        assert_eq!(Error::Prerequisite("x".into()).exit_code(), 9);
+        assert_eq!(Error::Interrupted.exit_code(), 130);
+        let no_manager = Error::NoManager {
+            cluster: "lab".into(),
+            state: "is running".into(),
+            hint: "start it".into(),
+        };
+        assert_eq!(no_manager.exit_code(), 1);
+        assert!(!no_manager.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn messages_are_one_line() {
+        assert_eq!(one_line("a\n  b\n\nc"), "a b c");
+    }
+}

@@ -211,4 +211,28 @@ mod tests {
         assert_eq!(moves(&before, &fair_shares(&before, 11)), 0);
         assert!(is_even(&before));
     }
+
+    #[test]
+    fn counts_cover_every_active_node_and_nothing_else() {
+        let mut per_node = BTreeMap::new();
+        per_node.insert("worker-1".to_string(), 3);
+        per_node.insert("drained".to_string(), 1);
+        let state = ClusterState {
+            active: ["worker-1", "worker-2"].map(String::from).into(),
+            services: vec![crate::convergence::ServiceState {
+                name: "web".into(),
+                desired: 4,
+                running: 4,
+                per_node,
+                task_ids: Default::default(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(counts_on(&state, "web"), counts(&[("worker-1", 3), ("worker-2", 0)]));
+        assert!(!is_even(&counts_on(&state, "web")));
+        assert_eq!(
+            counts_on(&state, "nothing"),
+            counts(&[("worker-1", 0), ("worker-2", 0)])
+        );
+    }
 }

@@ -106,6 +106,7 @@ impl Test {
         self
     }
 
+    #[track_caller]
     pub fn run(self) -> Output {
         let mut command = swarmlab_command();
         command.args(&self.args);
@@ -141,6 +142,7 @@ pub fn stdout(output: &Output) -> String {
 }
 
 /// The docker CLI against the host engine; panics unless it succeeds.
+#[track_caller]
 pub fn host_docker<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> String {
     let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
     let output = Command::new("docker")
@@ -171,6 +173,7 @@ pub fn image_exists(image: &str) -> bool {
         .success()
 }
 
+#[track_caller]
 pub fn leftovers(cluster: &str) -> Vec<String> {
     let filter = format!("label=io.swarmlab.cluster={cluster}");
     let mut found = Vec::new();
@@ -193,6 +196,7 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
+    #[track_caller]
     pub fn create(name: &str, args: &[&str]) -> Self {
         let cluster = TestCluster {
             name: unique(name),
@@ -215,6 +219,7 @@ impl TestCluster {
     }
 
     /// What `swarmlab env` exports, as key and value.
+    #[track_caller]
     pub fn env(&self) -> BTreeMap<String, String> {
         let output = Test::new().args(["env", "--name", &self.name]).run();
         stdout(&output)
@@ -226,6 +231,7 @@ impl TestCluster {
     }
 
     /// The docker CLI pointed at the cluster with `swarmlab env`.
+    #[track_caller]
     pub fn docker<I: IntoIterator<Item = S>, S: AsRef<str>>(&self, args: I) -> String {
         let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
         let output = Command::new("docker")
@@ -244,6 +250,7 @@ impl TestCluster {
     }
 
     /// The ID of `image` as the engine inside node `host` (e.g. worker-1) has it.
+    #[track_caller]
     pub fn node_image_id(&self, host: &str, image: &str) -> String {
         host_docker([
             "exec",
@@ -258,11 +265,13 @@ impl TestCluster {
     }
 
     /// `swarmlab inspect --json` of the cluster.
+    #[track_caller]
     pub fn inspect(&self) -> serde_json::Value {
         let output = Test::new().args(["inspect", "--json", "--name", &self.name]).run();
         serde_json::from_slice(&output.stdout).expect("inspect prints JSON")
     }
 
+    #[track_caller]
     pub fn delete(mut self) {
         Test::new()
             .args(["delete", "--name", &self.name])
@@ -324,6 +333,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Loads the demo image into the cluster and runs it as `service`.
+#[track_caller]
 pub fn deploy(cluster: &TestCluster, service: &str, replicas: u32, extra: &[&str]) {
     Test::new()
         .args(["image", "load", "swarmlab/quotes:latest", "--name", &cluster.name])
@@ -344,6 +354,7 @@ pub fn deploy(cluster: &TestCluster, service: &str, replicas: u32, extra: &[&str
 }
 
 /// The swarm's Ready nodes: hostname to node ID.
+#[track_caller]
 pub fn node_ids(cluster: &TestCluster) -> BTreeMap<String, String> {
     cluster
         .docker(["node", "ls", "--format", "{{.Hostname}} {{.ID}} {{.Status}}"])
@@ -356,6 +367,7 @@ pub fn node_ids(cluster: &TestCluster) -> BTreeMap<String, String> {
         .collect()
 }
 
+#[track_caller]
 pub fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("swarmlab prints JSON")
 }

@@ -42,3 +42,53 @@ pub fn shell_quote(value: &str) -> String {
         format!("'{}'", value.replace('\'', r"'\''"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a POSIX shell makes of `text` as one word (sh -c 'printf %s WORD').
+    fn through_sh(word: &str) -> String {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {word}"))
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    #[test]
+    fn plain_values_stay_as_they_are() {
+        assert_eq!(shell_quote("tcp://127.0.0.1:2376"), "tcp://127.0.0.1:2376");
+        assert_eq!(
+            shell_quote("/root/.local/share/swarmlab"),
+            "/root/.local/share/swarmlab"
+        );
+    }
+
+    #[test]
+    fn anything_else_reaches_the_shell_unchanged() {
+        for value in [
+            "/home/a b/swarmlab",
+            "it's",
+            "$(rm -rf /)",
+            "`id`",
+            "a;b&&c|d",
+            "\"quoted\"",
+            "tab\there",
+            "",
+        ] {
+            let quoted = shell_quote(value);
+            assert_eq!(through_sh(&quoted), value, "{value:?} quoted as {quoted}");
+        }
+    }
+
+    #[test]
+    fn tables_look_like_the_docker_clis() {
+        let text = table(&["name", "status"], [vec!["lab".into(), "running".into()]]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("NAME") && lines[0].contains("STATUS"));
+        assert!(lines[1].starts_with("lab") && lines[1].ends_with("running"));
+        assert_eq!(secs(std::time::Duration::from_millis(1250)), "1.2s");
+    }
+}

@@ -70,6 +70,17 @@ pub async fn list(engine: &HostEngine) -> Result<Vec<ClusterSummary>> {
 }
 
 async fn summarize(engine: &HostEngine, name: ClusterName, nodes: Vec<NodeContainer>) -> ClusterSummary {
+    let rows = if nodes.iter().any(|n| n.running) {
+        swarm_nodes(engine, &name, nodes.clone()).await
+    } else {
+        None
+    };
+    summary_of(name, &nodes, rows.as_deref())
+}
+
+/// A cluster's line in `ls`, from its containers and, when a manager
+/// answered, the rows it gave.
+fn summary_of(name: ClusterName, nodes: &[NodeContainer], rows: Option<&[NodeRow]>) -> ClusterSummary {
     let count = |role| nodes.iter().filter(|n| n.node.role == role).count();
     let (managers, workers) = (count(Role::Manager), count(Role::Worker));
     let mut summary = ClusterSummary {
@@ -87,12 +98,9 @@ async fn summarize(engine: &HostEngine, name: ClusterName, nodes: Vec<NodeContai
         summary.status = ClusterStatus::Stopped;
         return summary;
     }
-    let rows = match swarm_nodes(engine, &name, nodes).await {
-        Some(rows) => rows,
-        None => {
-            summary.status = ClusterStatus::Unreachable;
-            return summary;
-        }
+    let Some(rows) = rows else {
+        summary.status = ClusterStatus::Unreachable;
+        return summary;
     };
     let ready = |role| {
         rows.iter()
@@ -149,4 +157,109 @@ fn rows(containers: &[NodeContainer], listed: &[Node]) -> Vec<NodeRow> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{NodeDescription, NodeSpec, NodeSpecRoleEnum, NodeState as Seen, NodeStatus as SeenStatus};
+
+    use super::*;
+
+    fn container(host: &str, running: bool) -> NodeContainer {
+        NodeContainer {
+            node: host.parse().unwrap(),
+            id: format!("id-{host}"),
+            name: format!("lab-{host}"),
+            running,
+            state: if running { "running" } else { "exited" }.into(),
+            image: "swarmlab/node:latest".into(),
+            address: Some("172.28.0.2".parse().unwrap()),
+            api_port: Some(40000),
+            settings: None,
+            insecure: false,
+            security: Some(NodeSecurity::Privileged),
+        }
+    }
+
+    fn entry(host: &str, state: Seen, role: Option<NodeSpecRoleEnum>) -> Node {
+        Node {
+            description: Some(NodeDescription {
+                hostname: Some(host.into()),
+                ..Default::default()
+            }),
+            status: Some(SeenStatus {
+                state: Some(state),
+                ..Default::default()
+            }),
+            spec: Some(NodeSpec {
+                role,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rows_join_containers_and_the_swarm_by_hostname() {
+        let containers = [
+            container("manager-1", true),
+            container("worker-1", true),
+            container("worker-2", false),
+        ];
+        let listed = [
+            entry("manager-1", Seen::READY, Some(NodeSpecRoleEnum::MANAGER)),
+            entry("worker-1", Seen::READY, Some(NodeSpecRoleEnum::MANAGER)),
+        ];
+        let rows = rows(&containers, &listed);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1].role, Role::Manager, "a promoted worker shows its swarm role");
+        assert_eq!(rows[2].swarm_state, NodeStatus::Absent, "not listed by the swarm");
+        assert_eq!(rows[2].api_port, None, "no port while its container is stopped");
+        assert_eq!(rows[0].api_port, Some(40000));
+        assert_eq!(rows[0].security, Some(NodeSecurity::Privileged));
+        let json = serde_json::to_value(&rows[2]).unwrap();
+        assert_eq!(json["swarm_state"], "absent");
+        assert_eq!(json["manager_status"], "");
+        assert_eq!(json["security"], "privileged");
+    }
+
+    #[test]
+    fn a_cluster_line_says_how_whole_it_is() {
+        let name = ClusterName::new("lab").unwrap();
+        let nodes = [container("manager-1", true), container("worker-1", true)];
+        let ready = rows(
+            &nodes,
+            &[
+                entry("manager-1", Seen::READY, None),
+                entry("worker-1", Seen::READY, None),
+            ],
+        );
+        let whole = summary_of(name.clone(), &nodes, Some(&ready));
+        assert_eq!(
+            (whole.status, whole.managers_ready, whole.workers_ready),
+            (ClusterStatus::Running, 1, 1)
+        );
+        let one_down = rows(
+            &nodes,
+            &[
+                entry("manager-1", Seen::READY, None),
+                entry("worker-1", Seen::DOWN, None),
+            ],
+        );
+        assert_eq!(
+            summary_of(name.clone(), &nodes, Some(&one_down)).status,
+            ClusterStatus::Degraded
+        );
+        assert_eq!(
+            summary_of(name.clone(), &nodes, None).status,
+            ClusterStatus::Unreachable
+        );
+        let stopped = [container("manager-1", false)];
+        assert_eq!(summary_of(name.clone(), &stopped, None).status, ClusterStatus::Stopped);
+        assert_eq!(
+            summary_of(name, &[], None).status,
+            ClusterStatus::Incomplete,
+            "only leftovers"
+        );
+    }
 }

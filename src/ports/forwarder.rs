@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -18,13 +17,12 @@ use crate::error::{Context, Result};
 use crate::naming::ClusterName;
 
 use super::discovery::{Backend, Discovery, Route, Target};
+use super::relay::relay;
 use crate::forwarder_container::{ForwarderStatus, PortState, PortStatus};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many backends a connection tries before it is given up.
 const ATTEMPTS: usize = 3;
-/// Bytes read at a time, each way, per connection.
-const CHUNK: usize = 8 * 1024;
 
 /// How much the forwarder takes on.
 #[derive(Debug, Clone, Copy)]
@@ -267,37 +265,6 @@ async fn connect(target: &Target) -> std::io::Result<TcpStream> {
     }
 }
 
-/// Copies bytes both ways; a side that ends its sending is passed on as
-/// such (half-close), and the connection ends when both have, on an error,
-/// or when nothing has moved either way for `idle`.
-async fn relay(mut a: TcpStream, mut b: TcpStream, idle: Duration) {
-    let (mut a_read, mut a_write) = a.split();
-    let (mut b_read, mut b_write) = b.split();
-    let (mut from_a, mut from_b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
-    let (mut a_open, mut b_open) = (true, true);
-    while a_open || b_open {
-        tokio::select! {
-            read = a_read.read(&mut from_a), if a_open => match read {
-                Ok(0) => {
-                    a_open = false;
-                    let _ = b_write.shutdown().await;
-                }
-                Ok(n) => if b_write.write_all(&from_a[..n]).await.is_err() { return },
-                Err(_) => return,
-            },
-            read = b_read.read(&mut from_b), if b_open => match read {
-                Ok(0) => {
-                    b_open = false;
-                    let _ = a_write.shutdown().await;
-                }
-                Ok(n) => if a_write.write_all(&from_b[..n]).await.is_err() { return },
-                Err(_) => return,
-            },
-            () = tokio::time::sleep(idle) => return,
-        }
-    }
-}
-
 fn tell(said: &mut HashMap<u16, String>, port: u16, message: &str) {
     if said.get(&port).map(String::as_str) != Some(message) {
         log(message);
@@ -317,4 +284,108 @@ fn write_status(path: &Path, status: &ForwarderStatus) -> Result<()> {
 
 fn log(message: &str) {
     println!("{message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::forwarder_container::{BackendStatus, PortPath, PublishMode};
+    use crate::ports::discovery::{Backend, Route, Target};
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn route(port: u16, backends: Vec<Backend>) -> Route {
+        Route {
+            service: "web".into(),
+            published: port,
+            target_port: 8080,
+            publish_mode: PublishMode::Ingress,
+            path: PortPath::TaskDirect,
+            backends,
+        }
+    }
+
+    fn backend(address: std::net::SocketAddr) -> Backend {
+        Backend {
+            status: BackendStatus {
+                task: "web.1".into(),
+                node: "worker-1".into(),
+                address: address.to_string(),
+            },
+            target: Target::Direct(address),
+        }
+    }
+
+    fn gate() -> Arc<Gate> {
+        let limits = Limits::default();
+        Arc::new(Gate {
+            limits,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            full: AtomicBool::new(false),
+        })
+    }
+
+    #[tokio::test]
+    async fn listeners_follow_the_published_ports() {
+        let (mut listening, mut said, gate) = (HashMap::new(), HashMap::new(), gate());
+        let (empty, served) = (free_port(), free_port());
+        let task = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let routes = [
+            route(empty, vec![]),
+            route(served, vec![backend(task.local_addr().unwrap())]),
+        ];
+        let statuses = reconcile(&routes, &mut listening, &mut said, &gate);
+        let states: Vec<PortState> = statuses.iter().map(|s| s.state).collect();
+        assert_eq!(states, [PortState::NoBackends, PortState::Forwarding]);
+        assert_eq!(listening.len(), 2, "both ports listen, with or without a task");
+        assert_eq!(statuses[1].address, format!("127.0.0.1:{served}"));
+
+        // A connection to the published port reaches the task.
+        let mut client = TcpStream::connect(("127.0.0.1", served)).await.unwrap();
+        let (mut accepted, _) = task.accept().await.unwrap();
+        client.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        accepted.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+
+        // A port no longer published is closed.
+        let statuses = reconcile(&routes[1..], &mut listening, &mut said, &gate);
+        assert_eq!(statuses.len(), 1);
+        assert!(!listening.contains_key(&empty));
+        assert!(TcpStream::connect(("127.0.0.1", empty)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_port_taken_on_the_host_is_said_and_the_others_go_on() {
+        let (mut listening, mut said, gate) = (HashMap::new(), HashMap::new(), gate());
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_port = taken.local_addr().unwrap().port();
+        let free = free_port();
+        let statuses = reconcile(
+            &[route(taken_port, vec![]), route(free, vec![])],
+            &mut listening,
+            &mut said,
+            &gate,
+        );
+        assert_eq!(statuses[0].state, PortState::PortTaken);
+        assert!(
+            statuses[0].message.contains("already in use"),
+            "{}",
+            statuses[0].message
+        );
+        assert_eq!(statuses[1].state, PortState::NoBackends);
+        assert_eq!(
+            said.get(&taken_port),
+            Some(&statuses[0].message),
+            "said once, remembered"
+        );
+    }
 }

@@ -20,5 +20,6 @@
 mod discovery;
 mod forwarder;
 mod netns;
+mod relay;
 
 pub use forwarder::{Limits, serve};

@@ -1,0 +1,308 @@
+//! What a node container is made of: image, entrypoint, dockerd's
+//! arguments, environment, ports, volume, labels, and the privileges it asks
+//! for.
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Mount, MountType, NetworkingConfig,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+
+use crate::labels;
+use crate::naming::Role;
+use crate::tls::NODE_TLS_DIR;
+
+use super::{API_PORT, ENTRYPOINT_SCRIPT, NodePlan, NodeSecurity};
+
+/// The one address the plain-HTTP API of an --insecure node answers.
+const INSECURE_API_FROM: &str = "SWARMLAB_API_FROM";
+
+/// How many threads at once run the Go code of a node's dockerd and
+/// containerd (not its containers). Every node boots at the same time, so
+/// the machine is oversubscribed: with one per core each, the runtimes spin
+/// and contend for locks and GC work instead of booting. Measured on 2
+/// cores, medians of interleaved rounds: 1+10 create 4.9 s instead of 6.1,
+/// 1+3 2.0 s instead of 2.15. On the first manager it also keeps swarm init
+/// from hitting swarmkit's 500 ms retry (its control-socket health check
+/// racing raft start-up): 0 of 10 creates did instead of 5 of 10. A node's
+/// engine idles most of the time, and one core is plenty for a lab.
+const NODE_GOMAXPROCS: u32 = 1;
+
+/// The Go heap target of a node's dockerd and containerd, and of every
+/// helper process dockerd re-executes itself as (about eight per node when
+/// it joins the ingress network). Measured idle memory, largest node:
+/// 42 MiB for a manager at 25 (54 at Go's default 100), 37 MiB for a worker
+/// at 50 (34 at 25, 45 at 100). Workers at 50 rather than 25 save about
+/// 0.8 CPU-seconds per 1+10 create, most of it in those helpers.
+fn node_gogc(role: Role) -> u32 {
+    match role {
+        Role::Manager => 25,
+        Role::Worker => 50,
+    }
+}
+/// The dockerd arguments of every node: the local socket for `docker exec
+/// NODE docker ...`, and TLS-only TCP for swarmlab and the docker CLI (or
+/// plain TCP, which dockerd delays its start-up for, with --insecure).
+fn dockerd_args(insecure: bool) -> Vec<String> {
+    if insecure {
+        return vec![
+            "--host=unix:///var/run/docker.sock".into(),
+            "--host=tcp://0.0.0.0:2376".into(),
+            "--tls=false".into(),
+        ];
+    }
+    vec![
+        "--host=unix:///var/run/docker.sock".into(),
+        "--host=tcp://0.0.0.0:2376".into(),
+        "--tlsverify".into(),
+        format!("--tlscacert={NODE_TLS_DIR}/ca.pem"),
+        format!("--tlscert={NODE_TLS_DIR}/cert.pem"),
+        format!("--tlskey={NODE_TLS_DIR}/key.pem"),
+    ]
+}
+
+pub(super) fn container_config(plan: &NodePlan, privileged: bool) -> ContainerCreateBody {
+    let mut env = vec![
+        crate::tls::STDIN_ENV.to_string(),
+        format!("GOGC={}", node_gogc(plan.node.role)),
+        format!("GOMAXPROCS={NODE_GOMAXPROCS}"),
+    ];
+    if plan.insecure {
+        // A plain-HTTP engine API is root on the host to whoever reaches
+        // it: the entrypoint lets only the host reach it (its published
+        // port on 127.0.0.1 arrives from the host's address on the network),
+        // not other nodes, nor containers inside any node.
+        env.push(format!("{INSECURE_API_FROM}={}", plan.gateway));
+    }
+    let port_bindings = plan.publish_api.then(|| {
+        HashMap::from([(
+            API_PORT.to_string(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(plan.api_port.map(|p| p.to_string()).unwrap_or_default()),
+            }]),
+        )])
+    });
+    let mut host = HostConfig {
+        network_mode: Some(plan.network.clone()),
+        port_bindings,
+        mounts: Some(vec![Mount {
+            target: Some("/var/lib/docker".into()),
+            source: Some(plan.node.volume(&plan.cluster)),
+            typ: Some(MountType::VOLUME),
+            ..Default::default()
+        }]),
+        // Brings the cluster back by itself after the host engine restarts.
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    };
+    host.memory = plan.settings.memory.map(|bytes| bytes as i64);
+    host.nano_cpus = plan.settings.cpus.map(|cpus| (cpus * 1e9) as i64);
+    let mut container_labels = labels::node(&plan.cluster, plan.node);
+    plan.run.mark(&mut container_labels);
+    if plan.insecure {
+        container_labels.insert(labels::API.into(), "plain".into());
+    }
+    if !plan.settings.is_empty() {
+        let json = serde_json::to_string(&plan.settings).expect("settings serialize");
+        container_labels.insert(labels::SETTINGS.into(), json);
+    }
+    let security = if privileged {
+        NodeSecurity::Privileged
+    } else {
+        NodeSecurity::Capabilities
+    };
+    container_labels.insert(labels::SECURITY.into(), security.as_str().into());
+    if privileged {
+        host.privileged = Some(true);
+    } else {
+        // The profile measured to run a Docker engine where --privileged is
+        // refused; the entrypoint then makes /sys and the cgroups writable.
+        host.cap_add = Some(vec!["ALL".into()]);
+        host.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
+        host.security_opt = Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]);
+        // What the CLI's `--security-opt systempaths=unconfined` sends.
+        host.masked_paths = Some(vec![]);
+        host.readonly_paths = Some(vec![]);
+        host.device_cgroup_rules = Some(vec!["a *:* rwm".into()]);
+    }
+    ContainerCreateBody {
+        image: Some(plan.image.clone()),
+        hostname: Some(plan.node.hostname()),
+        env: Some(env),
+        // The engine's TLS identity comes on standard input, once (see `start`).
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        entrypoint: Some(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            ENTRYPOINT_SCRIPT.into(),
+            "swarmlab-node".into(),
+        ]),
+        cmd: Some(
+            dockerd_args(plan.insecure)
+                .into_iter()
+                .chain(plan.settings.dockerd_args.clone())
+                .collect(),
+        ),
+        exposed_ports: Some(vec![API_PORT.to_string()]),
+        labels: Some(container_labels),
+        host_config: Some(host),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                plan.network.clone(),
+                EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some(plan.address.to_string()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addressing::Ipv4Net;
+    use crate::config::NodeSettings;
+    use crate::labels::Run;
+    use crate::naming::{ClusterName, NodeName};
+    use crate::node_container::ClusterFacts;
+
+    fn plan(node: &str, insecure: bool, direct_api: bool) -> NodePlan {
+        let cluster = ClusterName::new("lab").unwrap();
+        let subnet: Ipv4Net = "172.28.7.0/24".parse().unwrap();
+        let facts = ClusterFacts {
+            cluster: &cluster,
+            image: "swarmlab/node:latest",
+            network_id: "0123456789abcdef",
+            subnet: &subnet,
+            direct_api,
+            insecure,
+            run: &Run::new(),
+        };
+        let settings = NodeSettings {
+            memory: Some(512 << 20),
+            cpus: Some(1.5),
+            dockerd_args: vec!["--debug".into()],
+            ..Default::default()
+        };
+        NodePlan::new(&facts, node.parse::<NodeName>().unwrap(), settings, None)
+    }
+
+    fn env(config: &ContainerCreateBody) -> Vec<String> {
+        config.env.clone().unwrap()
+    }
+
+    #[test]
+    fn a_privileged_node() {
+        let config = container_config(&plan("manager-1", false, true), true);
+        let host = config.host_config.as_ref().unwrap();
+        assert_eq!(host.privileged, Some(true));
+        assert_eq!(host.cap_add, None);
+        assert_eq!(config.labels.as_ref().unwrap()[labels::SECURITY], "privileged");
+        assert_eq!(config.hostname.as_deref(), Some("manager-1"));
+        assert_eq!(config.image.as_deref(), Some("swarmlab/node:latest"));
+        assert_eq!(
+            host.network_mode.as_deref(),
+            Some("0123456789abcdef"),
+            "the network by its ID"
+        );
+        assert_eq!(host.memory, Some(512 << 20));
+        assert_eq!(host.nano_cpus, Some(1_500_000_000));
+        let mount = &host.mounts.as_ref().unwrap()[0];
+        assert_eq!(mount.source.as_deref(), Some("lab-manager-1"));
+        assert_eq!(mount.target.as_deref(), Some("/var/lib/docker"));
+        assert_eq!(
+            host.restart_policy.as_ref().unwrap().name,
+            Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            "back by itself after the host engine restarts"
+        );
+    }
+
+    #[test]
+    fn the_capability_profile_where_privileged_is_refused() {
+        let config = container_config(&plan("worker-1", false, true), false);
+        let host = config.host_config.as_ref().unwrap();
+        assert_eq!(host.privileged, None);
+        assert_eq!(host.cap_add, Some(vec!["ALL".to_string()]));
+        assert_eq!(host.cap_drop, Some(vec!["SYS_RESOURCE".to_string()]));
+        assert_eq!(host.masked_paths, Some(vec![]), "systempaths=unconfined");
+        assert!(
+            host.security_opt
+                .as_ref()
+                .unwrap()
+                .contains(&"apparmor=unconfined".to_string())
+        );
+        assert_eq!(config.labels.as_ref().unwrap()[labels::SECURITY], "capabilities");
+    }
+
+    #[test]
+    fn the_api_is_published_on_loopback_only_and_only_where_needed() {
+        let manager = container_config(&plan("manager-1", false, true), true);
+        let bindings = manager.host_config.as_ref().unwrap().port_bindings.as_ref().unwrap();
+        let binding = &bindings[API_PORT].as_ref().unwrap()[0];
+        assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+        let direct = container_config(&plan("worker-1", false, true), true);
+        assert!(direct.host_config.as_ref().unwrap().port_bindings.is_none());
+        let remote = container_config(&plan("worker-1", false, false), true);
+        assert!(remote.host_config.as_ref().unwrap().port_bindings.is_some());
+    }
+
+    #[test]
+    fn no_secret_in_the_environment_and_the_identity_on_stdin() {
+        let config = container_config(&plan("worker-2", false, true), true);
+        let env = env(&config);
+        assert!(env.contains(&"SWARMLAB_TLS=stdin".to_string()));
+        assert!(
+            env.iter()
+                .all(|e| !e.contains("PRIVATE KEY") && !e.contains("CERTIFICATE"))
+        );
+        assert_eq!(config.open_stdin, Some(true));
+        assert_eq!(config.stdin_once, Some(true));
+        assert!(env.contains(&"GOGC=50".to_string()), "workers: {env:?}");
+        let manager = env_of("manager-1");
+        assert!(manager.contains(&"GOGC=25".to_string()), "managers: {manager:?}");
+        assert!(env.iter().all(|e| !e.starts_with(INSECURE_API_FROM)));
+    }
+
+    fn env_of(node: &str) -> Vec<String> {
+        env(&container_config(&plan(node, false, true), true))
+    }
+
+    #[test]
+    fn dockerd_listens_with_tls_unless_insecure_then_only_for_the_host() {
+        let secure = container_config(&plan("manager-1", false, true), true);
+        let args = secure.cmd.clone().unwrap();
+        assert!(args.contains(&"--tlsverify".to_string()));
+        assert_eq!(
+            args.last().map(String::as_str),
+            Some("--debug"),
+            "the file's arguments come last"
+        );
+        let insecure = container_config(&plan("manager-1", true, true), true);
+        assert!(insecure.cmd.as_ref().unwrap().contains(&"--tls=false".to_string()));
+        assert!(env(&insecure).contains(&format!("{INSECURE_API_FROM}=172.28.7.1")));
+        assert_eq!(insecure.labels.as_ref().unwrap()[labels::API], "plain");
+    }
+
+    #[test]
+    fn the_entrypoint_is_swarmlabs_whatever_the_image() {
+        let config = container_config(&plan("worker-1", false, true), true);
+        let entrypoint = config.entrypoint.unwrap();
+        assert_eq!(entrypoint[..2], ["/bin/sh".to_string(), "-c".to_string()]);
+        assert_eq!(entrypoint[2], ENTRYPOINT_SCRIPT);
+        let labels = config.labels.unwrap();
+        assert_eq!(labels[labels::CLUSTER], "lab");
+        assert_eq!(labels[labels::NODE], "worker-1");
+        assert!(labels.contains_key(labels::RUN));
+    }
+}

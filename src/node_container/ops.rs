@@ -1,0 +1,227 @@
+//! Making, starting and watching a node container on the host engine.
+
+use bollard::models::VolumeCreateRequest;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder};
+use futures_util::StreamExt;
+
+use crate::engine::HostEngine;
+use crate::error::{Context, Error, Result, engine_message, is_conflict, is_not_found};
+use crate::labels;
+
+use super::config::container_config;
+use super::{API_PORT, API_PORT_NUMBER, NodePlan, Security};
+
+/// Creates the node's volume and container, without starting it.
+pub(crate) async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Security) -> Result<()> {
+    let name = plan.container();
+    let volume_name = plan.node.volume(&plan.cluster);
+    let mut volume_labels = labels::node(&plan.cluster, plan.node);
+    plan.run.mark(&mut volume_labels);
+    let volume = VolumeCreateRequest {
+        name: Some(volume_name.clone()),
+        labels: Some(volume_labels),
+        ..Default::default()
+    };
+    // The engine hands back a volume that exists already instead of making
+    // one: a node must never mount (nor its rollback delete) a volume this
+    // operation did not make.
+    let volume = engine
+        .docker
+        .create_volume(volume)
+        .await
+        .with_context(|| format!("cannot create the volume of {name}"))?;
+    if !plan.run.made(Some(&volume.labels)) {
+        let whose = if volume.labels.contains_key(labels::CLUSTER) {
+            "made by another swarmlab operation"
+        } else {
+            "not swarmlab's"
+        };
+        return Err(Error::NameTaken {
+            kind: "volume",
+            name: volume_name.clone(),
+            whose: whose.to_string(),
+            fix: format!("remove it (docker volume rm {volume_name}) or choose another cluster name"),
+        });
+    }
+    create(engine, plan, security.privileged()).await
+}
+
+/// How long a start waits for a network name to be unambiguous again.
+const AMBIGUITY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Starts a prepared node container; where the engine refuses --privileged,
+/// makes it again with the explicit capability profile and starts that.
+pub(crate) async fn start(engine: &HostEngine, plan: &NodePlan, security: &Security, identity: &[u8]) -> Result<()> {
+    let name = plan.container();
+    let began = std::time::Instant::now();
+    loop {
+        match engine.docker.start_container(&name, None).await {
+            Ok(()) => {
+                tracing::debug!(container = %name, elapsed = ?began.elapsed(), "container started");
+                // Its entrypoint waits for the identity before dockerd starts.
+                return engine.hand_over(&name, identity).await;
+            }
+            Err(e) if refuses_privileged(&e) && was_privileged(engine, &name).await => {
+                security.refuse_privileged();
+                remove(engine, &name).await?;
+                create(engine, plan, false).await?;
+            }
+            // A concurrent create of the same name made a network of the
+            // same name after this one's claim (see cluster::create); it
+            // removes it at once, and until then the engine cannot tell
+            // which network a starting container means.
+            Err(e) if engine_message(&e).contains("is ambiguous") && began.elapsed() < AMBIGUITY_WAIT => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(start_error(plan, e)),
+        }
+    }
+}
+
+async fn was_privileged(engine: &HostEngine, name: &str) -> bool {
+    engine
+        .docker
+        .inspect_container(name, None)
+        .await
+        .ok()
+        .and_then(|info| info.host_config?.privileged)
+        .unwrap_or(false)
+}
+
+async fn create(engine: &HostEngine, plan: &NodePlan, privileged: bool) -> Result<()> {
+    let name = plan.container();
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    engine
+        .docker
+        .create_container(Some(options), container_config(plan, privileged))
+        .await
+        .map_err(|e| {
+            if is_conflict(&e) {
+                Error::NameTaken {
+                    kind: "container",
+                    name: name.clone(),
+                    whose: "not a node of this cluster".into(),
+                    fix: format!("rename or remove it (docker rm -f {name}), or choose another cluster name"),
+                }
+            } else {
+                Error::Engine {
+                    context: format!("cannot create container {name}"),
+                    source: e,
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn refuses_privileged(error: &bollard::errors::Error) -> bool {
+    let message = engine_message(error);
+    message.contains("apply caps") || message.contains("operation not permitted")
+}
+
+fn start_error(plan: &NodePlan, error: bollard::errors::Error) -> Error {
+    let message = engine_message(&error);
+    if let Some(port) = plan
+        .api_port
+        .filter(|_| message.contains("allocated") || message.contains("address already in use"))
+    {
+        return Error::PortUnavailable(format!(
+            "host port 127.0.0.1:{port} is already in use: choose another --api-port or leave it out"
+        ));
+    }
+    Error::NodeFailed {
+        node: plan.node.hostname(),
+        reason: format!("its container did not start: {message}"),
+    }
+}
+
+/// Removes a container and its anonymous volumes; a missing one is fine.
+pub(crate) async fn remove(engine: &HostEngine, name: &str) -> Result<()> {
+    let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+    match engine.docker.remove_container(name, Some(options)).await {
+        Err(e) if !is_not_found(&e) => Err(e).with_context(|| format!("cannot remove container {name}")),
+        _ => Ok(()),
+    }
+}
+
+/// The host port that reaches the node's engine API.
+pub(crate) async fn published_api_port(engine: &HostEngine, name: &str) -> Result<u16> {
+    let info = engine
+        .docker
+        .inspect_container(name, None)
+        .await
+        .with_context(|| format!("cannot inspect container {name}"))?;
+    info.network_settings
+        .and_then(|n| n.ports)
+        .and_then(|ports| ports.get(API_PORT).cloned().flatten())
+        .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port?.parse().ok()))
+        .ok_or_else(|| Error::Other(format!("container {name} publishes no engine API port: is it running?")))
+}
+
+/// Fails with the end of the container's log when it is no longer running,
+/// or has had to be restarted. For containers being brought up.
+pub(crate) async fn ensure_running(engine: &HostEngine, name: &str, node: &str) -> Result<()> {
+    let info = engine
+        .docker
+        .inspect_container(name, None)
+        .await
+        .with_context(|| format!("cannot inspect container {name}"))?;
+    let state = info.state.unwrap_or_default();
+    // A restart count above zero means it died once already, even if the
+    // restart policy has it running again at this instant.
+    let restarted = info.restart_count.unwrap_or(0) > 0;
+    if state.running == Some(true) && state.restarting != Some(true) && !restarted {
+        return Ok(());
+    }
+    let tail = log_tail(engine, name, 3).await;
+    Err(Error::NodeFailed {
+        node: node.to_string(),
+        reason: format!(
+            "its container stopped (exit code {}) before its engine answered{}",
+            state.exit_code.unwrap_or_default(),
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {tail}")
+            }
+        ),
+    })
+}
+
+/// Waits, by following the container's log, until its dockerd says it
+/// listens on the TCP API port: no polling, no TLS handshakes against an
+/// engine that is still starting. Fails when the log ends first (the
+/// container stopped).
+pub(crate) async fn wait_api_listening(engine: &HostEngine, name: &str, node: &str) -> Result<()> {
+    let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).build();
+    let mut log = engine.docker.logs(name, Some(options));
+    let mut pending = String::new();
+    while let Some(Ok(chunk)) = log.next().await {
+        pending.push_str(&chunk.to_string());
+        while let Some(end) = pending.find('\n') {
+            let line: String = pending.drain(..=end).collect();
+            if line.contains("API listen on") && line.contains(&format!(":{API_PORT_NUMBER}")) {
+                return Ok(());
+            }
+        }
+    }
+    ensure_running(engine, name, node).await?;
+    Err(Error::NodeFailed {
+        node: node.to_string(),
+        reason: "its log ended before its engine listened".into(),
+    })
+}
+
+/// The last lines a container printed, joined on one line.
+pub(crate) async fn log_tail(engine: &HostEngine, name: &str, lines: usize) -> String {
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    let mut stream = engine.docker.logs(name, Some(options));
+    let mut text = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push(chunk.to_string().trim().to_string());
+    }
+    crate::error::one_line(&text.join(" / "))
+}
