@@ -19,7 +19,13 @@ pub async fn write(cluster: &Cluster) -> Result<String> {
         endpoint.push_str(&format!(",ca={dir}/ca.pem,cert={dir}/cert.pem,key={dir}/key.pem"));
     }
     let verb = if exists(&name) { "update" } else { "create" };
-    let description = format!("swarmlab cluster {}", cluster.name);
+    // Names the host engine too: with this context current, swarmlab still
+    // finds the engine that runs the nodes.
+    let description = format!(
+        "swarmlab cluster {}; {}",
+        cluster.name,
+        crate::engine::host_mark(&cluster.engine.endpoint)
+    );
     let output = docker_cli()
         .args([
             "context",

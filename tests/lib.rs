@@ -3,6 +3,7 @@
 
 mod declarative;
 mod engine_restart;
+mod engines;
 mod errors;
 mod forwarder;
 mod host_limits;

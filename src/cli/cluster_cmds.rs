@@ -244,7 +244,10 @@ pub async fn env(args: EnvArgs) -> Result<()> {
         let cert_path = env.cert_path.to_string_lossy();
         println!("export DOCKER_CERT_PATH={}", shell_quote(&cert_path));
     }
-    println!("export SWARMLAB_DOCKER_HOST={}", shell_quote(&env.swarmlab_docker_host));
+    // The host engine stays swarmlab's, TLS or docker context included.
+    for (var, value) in env.host_engine.exports() {
+        println!("export {var}={}", shell_quote(&value));
+    }
     println!("# Run this command to configure your shell:");
     println!("# eval \"$(swarmlab env{})\"", name_flag(&name));
     Ok(())

@@ -5,14 +5,14 @@ use crate::error::{Context, Result};
 use super::{Cluster, NodeContainer};
 
 /// What the docker CLI needs to talk to a cluster's leader.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct DockerEnv {
     pub docker_host: String,
     pub cert_path: std::path::PathBuf,
     /// The API answers without TLS (the cluster was made with --insecure).
     pub insecure: bool,
     /// The host engine swarmlab used, so that it keeps using it afterwards.
-    pub swarmlab_docker_host: String,
+    pub host_engine: crate::engine::Endpoint,
 }
 
 impl Cluster {
@@ -43,7 +43,7 @@ impl Cluster {
             docker_host: format!("tcp://{endpoint}"),
             cert_path: self.tls.client_dir().to_path_buf(),
             insecure: leader.insecure,
-            swarmlab_docker_host: self.engine.address.clone(),
+            host_engine: self.engine.endpoint.clone(),
         })
     }
 }

@@ -1,8 +1,10 @@
 //! Access to Docker engines: the host's, which runs the node containers, and
 //! each node's own, reached over TLS on a port published on 127.0.0.1.
 
+mod endpoint;
+
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::query_parameters::AttachContainerOptionsBuilder;
@@ -10,15 +12,55 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 
 use crate::error::{Error, Result, engine_message};
 
-/// Selects the host engine for swarmlab itself. `swarmlab env` exports it,
-/// so that swarmlab keeps using the host engine after DOCKER_HOST has been
-/// pointed at a cluster.
-pub(crate) const HOST_ENV: &str = "SWARMLAB_DOCKER_HOST";
-const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
+pub(crate) use endpoint::host_mark;
+pub use endpoint::{Endpoint, Source};
+
 /// Long enough for an image import or export through the API.
 const REQUEST_TIMEOUT_SECS: u64 = 600;
 
-const START_HINT: &str = "start one (Debian: `apt-get install docker.io && dockerd &`, or run scripts/setup), or point SWARMLAB_DOCKER_HOST or DOCKER_HOST at one";
+const START_HINT: &str = "start one (Debian: `apt-get install docker.io && dockerd &`, or run scripts/setup), or choose one with DOCKER_HOST, DOCKER_CONTEXT or `docker context use`";
+
+/// A client for an endpoint; Other(reason) when it cannot be set up.
+fn client(endpoint: &Endpoint) -> Result<Docker> {
+    let host = endpoint.host.as_str();
+    let failed = |e: bollard::errors::Error| Error::Other(engine_message(&e));
+    if let Some(path) = host.strip_prefix("unix://") {
+        if !Path::new(path).exists() {
+            return Err(Error::Other(format!("{path} does not exist")));
+        }
+        return Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION).map_err(failed);
+    }
+    #[cfg(windows)]
+    if host.starts_with("npipe://") {
+        return Docker::connect_with_named_pipe(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION).map_err(failed);
+    }
+    if host.starts_with("tcp://") || host.starts_with("http://") || host.starts_with("https://") {
+        return match &endpoint.tls {
+            Some(dir) => {
+                ensure_crypto_provider();
+                Docker::connect_with_ssl(
+                    host,
+                    &dir.join("key.pem"),
+                    &dir.join("cert.pem"),
+                    &dir.join("ca.pem"),
+                    REQUEST_TIMEOUT_SECS,
+                    API_DEFAULT_VERSION,
+                )
+                .map_err(failed)
+            }
+            None => Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION).map_err(failed),
+        };
+    }
+    if host.starts_with("ssh://") {
+        return Err(Error::invalid(format!(
+            "{host}: ssh:// engines are not supported yet; forward the engine's socket instead (ssh -L /tmp/docker.sock:/var/run/docker.sock ...) and use unix:///tmp/docker.sock"
+        )));
+    }
+    Err(Error::invalid(format!(
+        "unsupported engine address {host:?}: use unix:///path, tcp://host:port{}",
+        if cfg!(windows) { " or npipe:////./pipe/NAME" } else { "" }
+    )))
+}
 
 /// The engine that runs the node containers.
 #[derive(Clone)]
@@ -26,59 +68,37 @@ pub struct HostEngine {
     pub docker: Docker,
     /// Where it was reached, as a DOCKER_HOST value.
     pub address: String,
+    /// How it was found: what `swarmlab env` keeps for swarmlab.
+    pub endpoint: Endpoint,
     /// The engine's own ID, asked for once when first needed.
     id: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl HostEngine {
-    /// Connects to the engine named by SWARMLAB_DOCKER_HOST, else
-    /// DOCKER_HOST, else the local socket, and agrees on an API version.
+    /// Connects to the host engine, found as the docker CLI finds it (see
+    /// `endpoint`), and agrees on an API version.
     pub async fn connect() -> Result<Self> {
-        let from_swarmlab = std::env::var(HOST_ENV).ok().filter(|s| !s.is_empty());
-        let from_docker = std::env::var("DOCKER_HOST").ok().filter(|s| !s.is_empty());
-        let tls_from_env = from_swarmlab.is_none() && std::env::var_os("DOCKER_TLS_VERIFY").is_some();
-        let address = from_swarmlab
-            .or(from_docker)
-            .unwrap_or_else(|| DEFAULT_SOCKET.to_string());
+        let home = std::env::var_os("HOME")
+            .or_else(|| std::env::var_os("USERPROFILE"))
+            .map(PathBuf::from);
+        let endpoint = endpoint::resolve(&|name| std::env::var(name).ok(), home.as_deref())?;
         let unreachable = |reason: String| Error::EngineUnreachable {
-            address: address.clone(),
+            address: endpoint.describe(),
             reason,
             hint: START_HINT.to_string(),
         };
-
-        let docker = if let Some(path) = address.strip_prefix("unix://") {
-            if !Path::new(path).exists() {
-                return Err(unreachable(format!("{path} does not exist")));
-            }
-            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
-        } else if address.starts_with("tcp://") && tls_from_env {
-            ensure_crypto_provider();
-            let dir = std::env::var("DOCKER_CERT_PATH").unwrap_or_default();
-            let dir = Path::new(&dir);
-            Docker::connect_with_ssl(
-                &address,
-                &dir.join("key.pem"),
-                &dir.join("cert.pem"),
-                &dir.join("ca.pem"),
-                REQUEST_TIMEOUT_SECS,
-                API_DEFAULT_VERSION,
-            )
-        } else if address.starts_with("tcp://") || address.starts_with("http://") {
-            Docker::connect_with_http(&address, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
-        } else {
-            return Err(Error::invalid(format!(
-                "unsupported engine address {address:?}: use unix:///path or tcp://host:port"
-            )));
-        }
-        .map_err(|e| unreachable(engine_message(&e)))?;
-
+        let docker = client(&endpoint).map_err(|e| match e {
+            Error::Other(reason) => unreachable(reason),
+            other => other,
+        })?;
         let docker = docker
             .negotiate_version()
             .await
             .map_err(|e| unreachable(connect_reason(&e)))?;
         Ok(HostEngine {
             docker,
-            address,
+            address: endpoint.host.clone(),
+            endpoint,
             id: Default::default(),
         })
     }
