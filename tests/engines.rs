@@ -104,3 +104,70 @@ fn the_host_engine_comes_from_docker_contexts_as_for_the_docker_cli() {
         .stdout_has("Deleted cluster")
         .run();
 }
+
+/// This machine's address on the engine's default bridge: not loopback, so
+/// an engine reached there counts as remote.
+fn bridge_address() -> std::net::Ipv4Addr {
+    let shown = crate::support::host_docker([
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{(index .IPAM.Config 0).Gateway}}",
+    ]);
+    shown.trim().parse().expect("the bridge network has a gateway")
+}
+
+/// The local engine's socket, served on `address` over plain TCP by a
+/// thread per connection, as a remote engine would be.
+fn serve_engine_at(address: std::net::Ipv4Addr) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind((address, 0)).unwrap();
+    let bound = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let Ok(engine) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
+                    return;
+                };
+                let (mut client_read, mut engine_write) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
+                let upstream = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut client_read, &mut engine_write);
+                    let _ = engine_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut engine_read, mut client_write) = (engine, client);
+                let _ = std::io::copy(&mut engine_read, &mut client_write);
+                let _ = client_write.shutdown(std::net::Shutdown::Write);
+                let _ = upstream.join();
+            });
+        }
+    });
+    bound
+}
+
+/// An engine that is not on this machine's loopback: nodes cannot be
+/// counted on at their own addresses, so workers publish their API on
+/// 127.0.0.1 too, and that is how swarmlab and the docker CLI reach them.
+#[test]
+fn with_an_engine_elsewhere_workers_publish_their_api_too() {
+    let engine = serve_engine_at(bridge_address());
+    let name = crate::support::unique("remote");
+    Test::new()
+        .env("DOCKER_HOST", &format!("tcp://{engine}"))
+        .args(["create", "--name", &name, "--workers", "1"])
+        .stdout_has("is ready in")
+        .run();
+    let cluster = TestCluster::adopt(&name);
+    let published = crate::support::host_docker(["port", &format!("{name}-worker-1"), "2376/tcp"]);
+    assert!(
+        published.trim().starts_with("127.0.0.1:"),
+        "the worker publishes on loopback: {published}"
+    );
+    let listed = cluster.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
+    assert_eq!(listed.lines().filter(|l| l.ends_with("Ready")).count(), 2, "{listed}");
+    Test::new()
+        .env("DOCKER_HOST", &format!("tcp://{engine}"))
+        .args(["node", "restart", "worker-1", "--name", &name])
+        .stdout_has("worker-1")
+        .run();
+    cluster.delete();
+}

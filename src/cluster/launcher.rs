@@ -20,6 +20,9 @@ use crate::node_container::{self, NodePlan, Security};
 use crate::progress::Progress;
 use crate::tls::ClusterTls;
 
+/// How long an engine that says it listens may take to answer.
+const REACH_LISTENING: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub(crate) struct Launcher<'a> {
     pub(crate) engine: &'a HostEngine,
     pub(crate) tls: &'a ClusterTls,
@@ -121,14 +124,25 @@ impl<'a> Launcher<'a> {
             }
         }
         // It listens: agreeing on a version is the first request, and the
-        // polling below a fallback for engines that log differently.
+        // polling below a fallback for engines that log differently. An
+        // engine that listens but cannot be reached within seconds will not
+        // be reached later either: where its published port does not come
+        // to this machine's 127.0.0.1, say so now rather than at --wait.
         let alive = || node_container::ensure_running(self.engine, &container, &host);
-        self.unless_cancelled(engine::wait_ping(client, self.deadline, alive))
+        let reachable_by = self.deadline.min(Instant::now() + REACH_LISTENING);
+        self.unless_cancelled(engine::wait_ping(client, reachable_by, alive))
             .await
             .map_err(|e| match e {
                 Error::Other(reason) => Error::NodeFailed {
                     node: host.clone(),
-                    reason,
+                    reason: if plan.publish_api && !self.engine.is_local() {
+                        format!(
+                            "{reason}; its engine listens, but the port the host engine ({}) publishes for it does not reach this machine's 127.0.0.1: use an engine on this machine, or one that forwards its published ports here (Docker Desktop does)",
+                            self.engine.endpoint.describe()
+                        )
+                    } else {
+                        reason
+                    },
                 },
                 other => other,
             })
