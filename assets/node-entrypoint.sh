@@ -50,18 +50,25 @@ find /run /var/run \( -name 'docker*.pid' -o -name 'containerd*.pid' \) \
 # PEM) on standard input when the container first starts: in the
 # environment the key would show in `docker inspect`, and an upload into
 # the container costs the host engine a process per node. A restart finds
-# it in the container's own layer.
+# it in the container's own layer. Files are put in place whole, the key
+# last, and only when all three came.
 if [ "${SWARMLAB_TLS:-}" = stdin ] && [ ! -s /etc/swarmlab/tls/key.pem ]; then
   mkdir -p /etc/swarmlab/tls
   (
     umask 077
-    awk -v dir=/etc/swarmlab/tls '
-      /^-----BEGIN / { block++ }
-      block == 1 { print > (dir "/ca.pem") }
-      block == 2 { print > (dir "/cert.pem") }
-      block == 3 { print > (dir "/key.pem") }
-    '
-  )
+    cd /etc/swarmlab/tls &&
+      awk '
+        /^-----BEGIN / { block++ }
+        block == 1 { print > "ca.pem.new" }
+        block == 2 { print > "cert.pem.new" }
+        block == 3 { print > "key.pem.new" }
+        END { exit block != 3 }
+      ' &&
+      mv ca.pem.new ca.pem && mv cert.pem.new cert.pem && mv key.pem.new key.pem
+  ) || {
+    echo "swarmlab-node: no complete TLS identity on standard input; not starting" >&2
+    exit 1
+  }
 fi
 unset SWARMLAB_TLS
 

@@ -4,7 +4,7 @@
 //! compiler at run time.
 
 use crate::engine::HostEngine;
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::host_images;
 use crate::progress::Progress;
 
@@ -24,21 +24,13 @@ pub async fn build(engine: &HostEngine, tag: &str, progress: &dyn Progress) -> R
     }
     progress.step(STEP, &format!("importing as {tag}"));
     let contents = BINARY;
-    let mut archive = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(contents.len() as u64);
-    header.set_mode(0o755);
-    header.set_cksum();
-    archive
-        .append_data(&mut header, "quotes", contents)
-        .context("cannot build the image archive")?;
-    let archive = archive.into_inner().context("cannot build the image archive")?;
+    let archive = host_images::executables_archive([("quotes", contents)])?;
     let changes = vec![
         "ENTRYPOINT [\"/quotes\"]".to_string(),
         format!("EXPOSE {DEMO_PORT}/tcp"),
         "LABEL io.swarmlab.demo=quotes".to_string(),
     ];
-    let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(archive)) });
+    let body = futures_util::stream::once(async move { Ok(archive) });
     let id = host_images::import_rootfs(engine, body, tag, changes).await?;
     progress.done(
         STEP,

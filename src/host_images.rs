@@ -57,6 +57,23 @@ pub(crate) async fn import_rootfs(
     Ok(image.id.unwrap_or_default())
 }
 
+/// A root file system archive of executable files, each `(path, contents)`:
+/// what the demo and forwarder images are made of.
+pub(crate) fn executables_archive<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<bytes::Bytes> {
+    let mut archive = tar::Builder::new(Vec::new());
+    for (path, contents) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, path.trim_start_matches('/'), contents)
+            .with_context(|| format!("cannot add {path} to the image archive"))?;
+    }
+    let archive = archive.into_inner().context("cannot build the image archive")?;
+    Ok(bytes::Bytes::from(archive))
+}
+
 /// Splits `repo:tag` (the repository may hold a registry port) into its parts.
 pub(crate) fn split_reference(image: &str) -> (&str, &str) {
     match image.rsplit_once(':') {

@@ -53,8 +53,9 @@ pub(crate) fn verdict(limits: Limits, nodes: u32) -> Verdict {
 }
 
 /// This machine's limits, and the inotify instances root's processes hold
-/// (those of the user running swarmlab where it cannot read root's); None
-/// where the kernel does not say (not Linux).
+/// (a rootful engine's nodes count against root's limit; where swarmlab
+/// cannot look into root's processes it counts none); None where the
+/// kernel does not say (not Linux).
 pub(crate) fn limits() -> Option<Limits> {
     let read = |path: &str| std::fs::read_to_string(path).ok()?.trim().parse().ok();
     Some(Limits {
@@ -64,8 +65,8 @@ pub(crate) fn limits() -> Option<Limits> {
     })
 }
 
-/// Inotify instances open in the processes under `proc` that this process
-/// may look into.
+/// Inotify instances open in root's processes under `proc`: only those
+/// count against the limit the nodes of a rootful engine share.
 fn instances_in_use(proc: &Path) -> u64 {
     let Ok(processes) = std::fs::read_dir(proc) else {
         return 0;
@@ -73,16 +74,35 @@ fn instances_in_use(proc: &Path) -> u64 {
     processes
         .flatten()
         .filter(|p| p.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|p| owned_by_root(&p.path()))
         .filter_map(|p| std::fs::read_dir(p.path().join("fd")).ok())
         .flat_map(|fds| fds.flatten())
         .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == "anon_inode:inotify"))
         .count() as u64
 }
 
+#[cfg(unix)]
+fn owned_by_root(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).is_ok_and(|m| m.uid() == 0)
+}
+
+#[cfg(not(unix))]
+fn owned_by_root(_: &Path) -> bool {
+    false
+}
+
 /// Makes sure `nodes` more nodes fit: as root, raises the limits (they go
 /// back at reboot) and returns what it did, to be said; otherwise fails
-/// with the commands that raise them.
-pub(crate) fn ensure_room(nodes: u32) -> Result<Option<String>> {
+/// with the commands that raise them. Reading every process's descriptors
+/// takes a while on a busy machine, so it runs off the async workers.
+pub(crate) async fn ensure_room(nodes: u32) -> Result<Option<String>> {
+    tokio::task::spawn_blocking(move || ensure_room_now(nodes))
+        .await
+        .map_err(|e| Error::Other(format!("checking inotify limits failed: {e}")))?
+}
+
+fn ensure_room_now(nodes: u32) -> Result<Option<String>> {
     let Some(limits) = limits() else {
         return Ok(None);
     };

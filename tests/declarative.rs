@@ -222,6 +222,26 @@ fn insecure_clusters_say_so_and_answer_plain_http() {
         "printf 'GET /version HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {} 2376",
         manager.trim()
     );
+    // The probe works: from the host's own network it gets an answer, so
+    // the refusals below are the node's rule, not a broken probe.
+    let from_host = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            busybox_image(),
+            "sh",
+            "-c",
+            &ask_manager,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&from_host).contains("ApiVersion"),
+        "the host's network reaches the node's API: {}",
+        stdout(&from_host)
+    );
     let from_worker = Command::new("docker")
         .args([
             "exec",

@@ -105,43 +105,56 @@ fn the_host_engine_comes_from_docker_contexts_as_for_the_docker_cli() {
         .run();
 }
 
-/// This machine's address on the engine's default bridge: not loopback, so
-/// an engine reached there counts as remote.
-fn bridge_address() -> std::net::Ipv4Addr {
-    let shown = crate::support::host_docker([
-        "network",
-        "inspect",
-        "bridge",
-        "--format",
-        "{{(index .IPAM.Config 0).Gateway}}",
-    ]);
-    shown.trim().parse().expect("the bridge network has a gateway")
+/// The local engine's socket served over plain TCP on 127.0.0.2, as a
+/// remote engine would be: swarmlab counts only 127.0.0.1 and localhost as
+/// this machine, and 127.0.0.2 is reachable from here alone. Stops when
+/// dropped.
+struct EngineElsewhere {
+    address: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// The local engine's socket, served on `address` over plain TCP by a
-/// thread per connection, as a remote engine would be.
-fn serve_engine_at(address: std::net::Ipv4Addr) -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind((address, 0)).unwrap();
-    let bound = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let Ok(engine) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
-                    return;
-                };
-                let (mut client_read, mut engine_write) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
-                let upstream = std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut client_read, &mut engine_write);
-                    let _ = engine_write.shutdown(std::net::Shutdown::Write);
-                });
-                let (mut engine_read, mut client_write) = (engine, client);
-                let _ = std::io::copy(&mut engine_read, &mut client_write);
-                let _ = client_write.shutdown(std::net::Shutdown::Write);
-                let _ = upstream.join();
-            });
-        }
+impl EngineElsewhere {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind(("127.0.0.2", 0)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        std::thread::spawn(move || relay_to_engine(client));
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        EngineElsewhere { address, stop }
+    }
+}
+
+impl Drop for EngineElsewhere {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn relay_to_engine(client: std::net::TcpStream) {
+    let Ok(engine) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
+        return;
+    };
+    let (mut client_read, mut engine_write) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
+    let upstream = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_read, &mut engine_write);
+        let _ = engine_write.shutdown(std::net::Shutdown::Write);
     });
-    bound
+    let (mut engine_read, mut client_write) = (engine, client);
+    let _ = std::io::copy(&mut engine_read, &mut client_write);
+    let _ = client_write.shutdown(std::net::Shutdown::Write);
+    let _ = upstream.join();
 }
 
 /// An engine that is not on this machine's loopback: nodes cannot be
@@ -149,7 +162,8 @@ fn serve_engine_at(address: std::net::Ipv4Addr) -> std::net::SocketAddr {
 /// 127.0.0.1 too, and that is how swarmlab and the docker CLI reach them.
 #[test]
 fn with_an_engine_elsewhere_workers_publish_their_api_too() {
-    let engine = serve_engine_at(bridge_address());
+    let elsewhere = EngineElsewhere::start();
+    let engine = elsewhere.address;
     let name = crate::support::unique("remote");
     Test::new()
         .env("DOCKER_HOST", &format!("tcp://{engine}"))

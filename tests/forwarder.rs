@@ -2,7 +2,7 @@
 //! takes on, idle connections, and the node namespaces it enters.
 
 use std::collections::BTreeSet;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -33,14 +33,24 @@ impl Foreground {
 }
 
 /// Whether the peer closes `stream` within `limit` (a read returns end of
-/// file or a reset) without our sending anything.
+/// file or a reset, after whatever it had sent) without our sending
+/// anything more.
 fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
-    stream.set_read_timeout(Some(limit)).unwrap();
-    let mut byte = [0u8; 1];
-    match stream.read(&mut byte) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    let deadline = std::time::Instant::now() + limit;
+    let mut buffer = [0u8; 4096];
+    loop {
+        let Some(left) = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return false;
+        };
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        }
     }
 }
 
@@ -91,7 +101,7 @@ fn the_forwarder_caps_connections_closes_idle_ones_and_follows_restarted_nodes()
     let status = std::env::temp_dir().join(format!("{name}-ports.json"));
     let forwarder = swarmlab_command()
         .args(["ports", "serve", "--name", &name, "--interval", "200ms"])
-        .args(["--max-connections", "3", "--idle-timeout", "2s"])
+        .args(["--max-connections", "3", "--idle-timeout", "4s"])
         .arg("--status-file")
         .arg(&status)
         .stdout(Stdio::piped())
@@ -105,12 +115,25 @@ fn the_forwarder_caps_connections_closes_idle_ones_and_follows_restarted_nodes()
     );
     let threads_before = forwarder.threads();
 
-    // Three connections take every slot; they stay open while used...
+    // Three connections take every slot: each has been answered, so the
+    // forwarder holds it (the service keeps a connection 10 s) ...
     let mut held: Vec<TcpStream> = (0..3)
-        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            stream
+                .write_all(b"GET /api/quote HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            let mut answer = [0u8; 64];
+            let read = stream.read(&mut answer).unwrap();
+            assert!(
+                answer[..read].starts_with(b"HTTP/1.1 200"),
+                "a held connection is forwarded"
+            );
+            stream
+        })
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    // ... a fourth is closed at once.
+    // ... a fourth is closed at once, well before the idle timeout.
     let mut refused = TcpStream::connect(("127.0.0.1", port)).unwrap();
     assert!(
         closed_within(&mut refused, Duration::from_secs(2)),
@@ -122,11 +145,11 @@ fn the_forwarder_caps_connections_closes_idle_ones_and_follows_restarted_nodes()
         1,
         "one thread makes the sockets in nodes: {threads_before:?}"
     );
-    // Idle for 2 s, the three are closed by the forwarder (the service
+    // Idle for 4 s, the three are closed by the forwarder (the service
     // itself waits 10 s), and their slots are free again.
     for stream in &mut held {
         assert!(
-            closed_within(stream, Duration::from_secs(5)),
+            closed_within(stream, Duration::from_secs(8)),
             "idle connections are closed"
         );
     }

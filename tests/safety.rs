@@ -225,6 +225,8 @@ fn keys_stay_hidden_certificates_expire_and_start_renews_them() {
 
     // As if made long ago by a swarmlab that kept the CA key: a day left.
     let old_ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    let node_ids = crate::support::node_ids(&cluster);
+    let containers_before = host_docker(["ps", "-aq", "--filter", &format!("label=io.swarmlab.cluster={name}")]);
     std::fs::write(dir.join("expires"), "2000-01-01T00:00:00Z").unwrap();
     std::fs::write(dir.join("ca-key.pem"), "an old CA key").unwrap();
     Test::new().args(["stop", "--name", &name]).run();
@@ -233,12 +235,24 @@ fn keys_stay_hidden_certificates_expire_and_start_renews_them() {
     assert!(said.contains("renewed the cluster's TLS certificates"), "{said}");
     assert_ne!(std::fs::read_to_string(dir.join("ca.pem")).unwrap(), old_ca, "a new CA");
     assert!(!dir.join("ca-key.pem").exists(), "the old CA key went");
-    // The nodes present the new identity, and the forwarder uses it.
-    let listed = cluster.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
-    assert_eq!(listed.lines().filter(|l| l.ends_with("Ready")).count(), 2, "{listed}");
-    Test::new()
-        .args(["ports", "--name", &name, "--json"])
-        .stdout_has("\"ports\"")
-        .run();
+    // Every container was made anew, the nodes on their volumes: the same
+    // swarm nodes, presenting the new identity.
+    let containers_after = host_docker(["ps", "-aq", "--filter", &format!("label=io.swarmlab.cluster={name}")]);
+    for id in containers_before.lines() {
+        assert!(!containers_after.contains(id), "{id} was made anew");
+    }
+    assert_eq!(
+        crate::support::node_ids(&cluster),
+        node_ids,
+        "the same swarm nodes, all Ready"
+    );
+    // The forwarder uses the new identity: it reads the swarm without error
+    // (once the manager it asks has come up again).
+    let mut ports = serde_json::Value::Null;
+    let settled = crate::support::within(std::time::Duration::from_secs(30), || {
+        ports = crate::support::json(&Test::new().args(["ports", "--name", &name, "--json"]).run());
+        ports["error"] == ""
+    });
+    assert!(settled.is_some(), "{ports}");
     cluster.delete();
 }

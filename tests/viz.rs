@@ -55,6 +55,24 @@ async fn browser() -> (Running, Client) {
     panic!("chromedriver did not answer on {url}");
 }
 
+/// `swarmlab viz` of a cluster on a free loopback port, once it listens.
+#[track_caller]
+fn serve_viz(cluster: &str) -> (Running, u16) {
+    let port = free_port();
+    let server = swarmlab_command()
+        .args(["viz", "--name", cluster, "--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Running(server);
+    let listening = within(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(listening.is_some(), "swarmlab viz listens");
+    (server, port)
+}
+
 async fn count(client: &Client, css: &str) -> usize {
     client
         .find_all(Locator::Css(css))
@@ -78,23 +96,7 @@ async fn until_count(client: &Client, css: &str, expected: usize, within_secs: u
 async fn the_page_follows_the_cluster_live() {
     let cluster = TestCluster::create("viz", &["--workers", "2", "--heartbeat", "1s"]);
     deploy(&cluster, "web", 2, &[]);
-    let port = free_port();
-    let server = swarmlab_command()
-        .args(["viz", "--name", &cluster.name, "--addr", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Running(server);
-    assert!(
-        within(Duration::from_secs(10), || std::net::TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .is_ok())
-        .is_some(),
-        "swarmlab viz listens"
-    );
+    let (_server, port) = serve_viz(&cluster.name);
     let (_driver, client) = browser().await;
     client.goto(&format!("http://127.0.0.1:{port}/")).await.unwrap();
 
@@ -264,23 +266,7 @@ fn the_visualizer_keeps_its_door_shut() {
     std::io::Read::read_to_string(public.0.stderr.as_mut().unwrap(), &mut said).unwrap();
     assert!(said.contains("warning: --public"), "{said}");
 
-    let port = free_port();
-    let server = swarmlab_command()
-        .args(["viz", "--name", &cluster.name, "--addr", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Running(server);
-    assert!(
-        within(Duration::from_secs(10), || std::net::TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .is_ok())
-        .is_some()
-    );
-
+    let (_server, port) = serve_viz(&cluster.name);
     let own = format!("127.0.0.1:{port}");
     assert_eq!(get(port, "/", &own).0, 200);
     assert_eq!(get(port, "/", &format!("localhost:{port}")).0, 200);

@@ -42,11 +42,12 @@ struct ServeArgs {
     /// How often to read the swarm
     #[arg(long, default_value = "1s", value_parser = swarmlab::input::interval)]
     interval: Duration,
-    /// Connections forwarded at once; more are closed at once
-    #[arg(long, default_value_t = ports::Limits::default().max_connections)]
-    max_connections: usize,
+    /// Connections forwarded at once (1 to 65536); more are closed at once
+    #[arg(long, default_value_t = ports::Limits::default().max_connections,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    max_connections: u32,
     /// Close a connection when nothing has moved either way for this long
-    #[arg(long, default_value = "10m", value_parser = swarmlab::input::duration)]
+    #[arg(long, default_value = "10m", value_parser = swarmlab::input::interval)]
     idle_timeout: Duration,
     /// Where to write the forwarder's status
     #[arg(long, default_value = container::STATUS_PATH)]
@@ -113,14 +114,20 @@ pub async fn run(args: PortsArgs) -> Result<()> {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
-    let engine = HostEngine::connect().await?;
     // In its container, the forwarder is handed its client identity on
-    // standard input when it first starts; later starts find it on disk.
-    if swarmlab::tls::identity_on_stdin() && ClusterTls::open(&engine, &name).await.is_err() {
-        let mut bundle = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::stdin(), &mut bundle)
+    // standard input when it first starts (read before anything else, so
+    // that nothing can fail in between and lose it); later starts find it
+    // on disk.
+    let mut bundle = None;
+    if swarmlab::tls::identity_on_stdin() && !ClusterTls::installed(&name)? {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::stdin(), &mut text)
             .await
             .map_err(|e| swarmlab::error::Error::Other(format!("cannot read the TLS identity: {e}")))?;
+        bundle = Some(text);
+    }
+    let engine = HostEngine::connect().await?;
+    if let Some(bundle) = bundle {
         ClusterTls::install_bundle(&engine, &name, &bundle).await?;
     }
     let stop = async {
@@ -139,7 +146,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let limits = ports::Limits {
         interval: args.interval,
-        max_connections: args.max_connections.max(1),
+        max_connections: args.max_connections,
         idle_timeout: args.idle_timeout,
     };
     ports::serve(engine, name, &args.status_file, limits, stop).await

@@ -20,7 +20,9 @@ use crate::node_container::{self, NodePlan, Security};
 use crate::progress::Progress;
 use crate::tls::ClusterTls;
 
-/// How long an engine that says it listens may take to answer.
+/// How long an engine that says it listens may take to answer, where the
+/// host engine is elsewhere (a local one, on a busy machine, may take the
+/// whole --wait).
 const REACH_LISTENING: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub(crate) struct Launcher<'a> {
@@ -129,13 +131,17 @@ impl<'a> Launcher<'a> {
         // be reached later either: where its published port does not come
         // to this machine's 127.0.0.1, say so now rather than at --wait.
         let alive = || node_container::ensure_running(self.engine, &container, &host);
-        let reachable_by = self.deadline.min(Instant::now() + REACH_LISTENING);
+        let reachable_by = if self.engine.is_local() {
+            self.deadline
+        } else {
+            self.deadline.min(Instant::now() + REACH_LISTENING)
+        };
         self.unless_cancelled(engine::wait_ping(client, reachable_by, alive))
             .await
             .map_err(|e| match e {
                 Error::Other(reason) => Error::NodeFailed {
                     node: host.clone(),
-                    reason: if plan.publish_api && !self.engine.is_local() {
+                    reason: if !self.engine.is_local() {
                         format!(
                             "{reason}; its engine listens, but the port the host engine ({}) publishes for it does not reach this machine's 127.0.0.1: use an engine on this machine, or one that forwards its published ports here (Docker Desktop does)",
                             self.engine.endpoint.describe()

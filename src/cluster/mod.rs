@@ -259,11 +259,7 @@ impl Cluster {
 
 impl Cluster {
     async fn network(&self) -> Result<bollard::models::NetworkInspect> {
-        self.engine
-            .docker
-            .inspect_network(&self.name.network(), None)
-            .await
-            .with_context(|| format!("cannot inspect network {}", self.name.network()))
+        network(&self.engine, &self.name).await
     }
 
     /// Host ports forwarded to nodes, from the cluster file it was made with.
@@ -306,7 +302,12 @@ impl Cluster {
             .or_else(|| network.labels.as_ref()?.get(role_key).cloned())
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default();
-        let image = self.node_image()?;
+        // A node keeps its own image (clusters may mix them); a new one
+        // takes the cluster's.
+        let image = match self.container_of(&node.hostname()) {
+            Some(container) if !container.image.is_empty() => container.image.clone(),
+            _ => self.node_image()?,
+        };
         let facts = ClusterFacts {
             cluster: &self.name,
             image: &image,
@@ -346,12 +347,31 @@ fn subnet_of(name: &ClusterName, network: &bollard::models::NetworkInspect) -> R
 
 /// The subnet of the network of cluster `name`.
 pub(crate) async fn subnet(engine: &HostEngine, name: &ClusterName) -> Result<crate::addressing::Ipv4Net> {
-    let network = engine
+    subnet_of(name, &network(engine, name).await?)
+}
+
+/// The cluster's network, found by its label: a network of someone else's
+/// that bears the same name is never the cluster's.
+async fn network(engine: &HostEngine, name: &ClusterName) -> Result<bollard::models::NetworkInspect> {
+    let options = ListNetworksOptionsBuilder::new()
+        .filters(&labels::filter(Some(name)))
+        .build();
+    let listed = engine
         .docker
-        .inspect_network(&name.network(), None)
+        .list_networks(Some(options))
         .await
-        .with_context(|| format!("cannot inspect network {}", name.network()))?;
-    subnet_of(name, &network)
+        .context("cannot list networks")?;
+    let id = listed.iter().find_map(|n| n.id.clone()).ok_or_else(|| {
+        Error::Other(format!(
+            "cluster {name} has no network of its own ({}): delete it and create it again",
+            name.network()
+        ))
+    })?;
+    engine
+        .docker
+        .inspect_network(&id, None)
+        .await
+        .with_context(|| format!("cannot inspect network {}", name.network()))
 }
 
 /// A launcher for adding nodes to an existing cluster.

@@ -255,10 +255,16 @@ impl ClusterFile {
 
 /// Whether a dockerd argument would change where or how the engine API
 /// listens: `-H`/`--host` add listeners (e.g. plain TCP on every
-/// interface), `--tls*` change or drop the client-certificate check.
+/// interface), also inside a group of short flags (`-DH`), `--tls*` change
+/// or drop the client-certificate check, `--config-file` could say either
+/// in a daemon.json.
 fn opens_the_api(arg: &str) -> bool {
     let flag = arg.split('=').next().unwrap_or(arg);
-    flag == "--host" || flag.starts_with("-H") || flag.starts_with("--tls")
+    let short_group = flag.strip_prefix('-').filter(|rest| !rest.starts_with('-'));
+    flag == "--host"
+        || flag == "--config-file"
+        || flag.starts_with("--tls")
+        || short_group.is_some_and(|g| g.contains('H'))
 }
 
 /// A commented cluster file with every key.
@@ -310,9 +316,12 @@ mod tests {
             "--host=tcp://0.0.0.0:2375",
             "--host",
             "-Htcp://x",
+            "-DH",
+            "-DHtcp://0.0.0.0:2375",
             "--tlsverify=false",
             "--tls=false",
             "--tlscacert=/x",
+            "--config-file=/etc/open.json",
         ] {
             let text = format!("[nodes.worker-1]\ndockerd_args = [{arg:?}]\n");
             let refused = ClusterFile::parse(&text).unwrap_err();

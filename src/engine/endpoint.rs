@@ -81,7 +81,7 @@ pub(crate) fn resolve(var: &dyn Fn(&str) -> Option<String>, home: Option<&Path>)
         .map(PathBuf::from)
         .or_else(|| home.map(|h| h.join(".docker")));
     if let Some(name) = var(CONTEXT_VAR) {
-        return context(config.as_deref(), &name, CONTEXT_VAR);
+        return context(config.as_deref(), &name, CONTEXT_VAR, true);
     }
     if let Some(host) = var(HOST_VAR) {
         return Ok(Endpoint {
@@ -100,10 +100,10 @@ pub(crate) fn resolve(var: &dyn Fn(&str) -> Option<String>, home: Option<&Path>)
         });
     }
     if let Some(name) = var("DOCKER_CONTEXT") {
-        return context(config.as_deref(), &name, "DOCKER_CONTEXT");
+        return context(config.as_deref(), &name, "DOCKER_CONTEXT", true);
     }
     if let Some(name) = config.as_deref().and_then(current_context) {
-        return context(config.as_deref(), &name, "the docker config's currentContext");
+        return context(config.as_deref(), &name, "the docker config's currentContext", true);
     }
     Ok(default())
 }
@@ -130,7 +130,9 @@ fn current_context(config: &Path) -> Option<String> {
 /// `contexts/meta/<digest of its name>/meta.json` and its TLS files in
 /// `contexts/tls/<same digest>/docker/`; the folders are found by the name
 /// their meta.json holds.
-fn context(config: Option<&Path>, name: &str, chosen_by: &'static str) -> Result<Endpoint> {
+/// `follow`: a cluster's context leads to its host engine's; that one is
+/// taken as it is (two contexts naming each other would lead nowhere).
+fn context(config: Option<&Path>, name: &str, chosen_by: &'static str, follow: bool) -> Result<Endpoint> {
     if name == "default" {
         return Ok(default());
     }
@@ -157,6 +159,7 @@ fn context(config: Option<&Path>, name: &str, chosen_by: &'static str) -> Result
             .as_str()
             .and_then(|d| d.split_once(HOST_MARK))
             .map(|(_, host)| host.trim().to_string())
+            .filter(|_| follow)
         {
             return host_of_cluster_context(config, name, &host, chosen_by);
         }
@@ -192,7 +195,7 @@ fn host_of_cluster_context(
     chosen_by: &'static str,
 ) -> Result<Endpoint> {
     match host.strip_prefix("context ") {
-        Some(name) if name != cluster_context => context(Some(config), name, chosen_by),
+        Some(name) if name != cluster_context => context(Some(config), name, chosen_by, false),
         Some(_) => Ok(default()),
         None => Ok(Endpoint {
             host: host.to_string(),
@@ -361,6 +364,23 @@ mod tests {
         assert_eq!(store.resolve(&[]).unwrap().host, "unix:///var/run/docker.sock");
         let mark = host_mark(&store.resolve(&[("DOCKER_CONTEXT", "rootless")]).unwrap());
         assert_eq!(mark, "host engine: context rootless");
+        // Two cluster contexts that name each other end, at the second.
+        store.context(
+            "e5",
+            "swarmlab-a",
+            "tcp://127.0.0.1:40002",
+            "host engine: context swarmlab-b",
+            false,
+        );
+        store.context(
+            "f6",
+            "swarmlab-b",
+            "tcp://127.0.0.1:40003",
+            "host engine: context swarmlab-a",
+            false,
+        );
+        store.current("swarmlab-a");
+        assert_eq!(store.resolve(&[]).unwrap().host, "tcp://127.0.0.1:40003");
     }
 
     #[test]

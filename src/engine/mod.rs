@@ -66,8 +66,6 @@ fn client(endpoint: &Endpoint) -> Result<Docker> {
 #[derive(Clone)]
 pub struct HostEngine {
     pub docker: Docker,
-    /// Where it was reached, as a DOCKER_HOST value.
-    pub address: String,
     /// How it was found: what `swarmlab env` keeps for swarmlab.
     pub endpoint: Endpoint,
     /// The engine's own ID, asked for once when first needed.
@@ -97,7 +95,6 @@ impl HostEngine {
             .map_err(|e| unreachable(connect_reason(&e)))?;
         Ok(HostEngine {
             docker,
-            address: endpoint.host.clone(),
             endpoint,
             id: Default::default(),
         })
@@ -123,9 +120,11 @@ impl HostEngine {
     /// True when the engine runs on this machine, so that its published
     /// 127.0.0.1 ports are this machine's too.
     pub(crate) fn is_local(&self) -> bool {
-        self.address.starts_with("unix://")
-            || self.address.contains("://127.0.0.1")
-            || self.address.contains("://localhost")
+        let host = &self.endpoint.host;
+        host.starts_with("unix://")
+            || host.starts_with("npipe://")
+            || host.contains("://127.0.0.1")
+            || host.contains("://localhost")
     }
 }
 

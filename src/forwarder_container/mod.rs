@@ -44,7 +44,21 @@ pub(crate) fn container_name(cluster: &ClusterName) -> String {
 /// here carries `run`'s label.
 pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls, run: &Run) -> Result<()> {
     let name = container_name(cluster);
-    match engine.docker.inspect_container(&name, None).await {
+    let mut found = engine.docker.inspect_container(&name, None).await;
+    // A forwarder made by a swarmlab that handed it its key in the
+    // environment goes: the key shows in `docker inspect`.
+    if let Ok(info) = &found
+        && is_forwarder_of(info.config.as_ref().and_then(|c| c.labels.as_ref()), cluster)
+        && info
+            .config
+            .as_ref()
+            .and_then(|c| c.env.as_ref())
+            .is_some_and(|env| env.iter().any(|e| e.starts_with("SWARMLAB_TLS_KEY=")))
+    {
+        crate::node_container::remove(engine, &name).await?;
+        found = engine.docker.inspect_container(&name, None).await;
+    }
+    match found {
         Ok(info) if !is_forwarder_of(info.config.as_ref().and_then(|c| c.labels.as_ref()), cluster) => {
             return Err(Error::NameTaken {
                 kind: "container",
@@ -96,7 +110,8 @@ fn config(
     let ca = Path::new(HOME).join(tls.relative_path()).join("ca.pem");
     env.push(format!("SSL_CERT_FILE={}", ca.display()));
     let socket = engine
-        .address
+        .endpoint
+        .host
         .strip_prefix("unix://")
         .unwrap_or("/var/run/docker.sock")
         .to_string();
@@ -156,13 +171,17 @@ async fn ensure_image(engine: &HostEngine) -> Result<String> {
     if host_images::is_present(engine, &tag).await? {
         return Ok(tag);
     }
-    let mut archive = tar::Builder::new(Vec::new());
-    append_file(&mut archive, &binary, BINARY)?;
+    // Symbolic links (the libraries') are followed: the files are read.
+    let mut files = vec![(BINARY.to_string(), read(&binary)?)];
     for library in shared_libraries(&binary).await? {
-        append_file(&mut archive, &library, &library.to_string_lossy())?;
+        files.push((library.to_string_lossy().into_owned(), read(&library)?));
     }
-    let archive = archive.into_inner().context("cannot build the forwarder image")?;
-    let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(archive)) });
+    let archive = host_images::executables_archive(
+        files
+            .iter()
+            .map(|(path, contents)| (path.as_str(), contents.as_slice())),
+    )?;
+    let body = futures_util::stream::once(async move { Ok(archive) });
     let changes = vec![
         format!("ENTRYPOINT [\"{BINARY}\"]"),
         format!("LABEL {PORTS_IMAGE_LABEL}"),
@@ -194,16 +213,8 @@ async fn remove_stale_images(engine: &HostEngine, current: &str) {
     }
 }
 
-/// Adds the contents of `source` (symbolic links followed) at `target`.
-fn append_file(archive: &mut tar::Builder<Vec<u8>>, source: &Path, target: &str) -> Result<()> {
-    let contents = std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
-    let mut header = tar::Header::new_gnu();
-    header.set_size(contents.len() as u64);
-    header.set_mode(0o755);
-    header.set_cksum();
-    archive
-        .append_data(&mut header, target.trim_start_matches('/'), contents.as_slice())
-        .context("cannot build the forwarder image")
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// The shared libraries the binary needs, as `ldd` resolves them.

@@ -58,7 +58,7 @@ pub async fn create(
     }
     // The nodes share this kernel's limits only where the engine is local.
     if engine.is_local()
-        && let Some(raised) = crate::inotify::ensure_room(options.managers + options.workers)?
+        && let Some(raised) = crate::inotify::ensure_room(options.managers + options.workers).await?
     {
         progress.note(&raised);
     }
@@ -89,7 +89,7 @@ pub async fn create(
             progress.note("rolling back: removing what was created");
             let mut cleanup = cluster::remove_run(engine, &options.name, &run).await.map(drop);
             if claimed.load(Ordering::SeqCst) {
-                cleanup = cleanup.and(ClusterTls::remove(engine, &options.name).await);
+                cleanup = cleanup.and(ClusterTls::remove_made(engine, &options.name).await);
             }
             if let Err(cleanup) = cleanup {
                 progress.note(&format!("rollback incomplete: {cleanup}"));

@@ -7,6 +7,7 @@ mod network;
 mod options;
 mod plan;
 mod power;
+mod renew;
 mod status;
 
 pub use create::{Created, create};

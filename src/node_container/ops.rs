@@ -134,6 +134,17 @@ fn start_error(plan: &NodePlan, error: bollard::errors::Error) -> Error {
     }
 }
 
+/// Makes a stopped node's container anew from `plan`, as privileged as it
+/// was, on its volume: the same swarm node, data and all, with what its old
+/// container was made without (its TLS identity then comes on standard
+/// input when it starts).
+pub(crate) async fn recreate(engine: &HostEngine, plan: &NodePlan) -> Result<()> {
+    let name = plan.container();
+    let privileged = was_privileged(engine, &name).await;
+    remove(engine, &name).await?;
+    create(engine, plan, privileged).await
+}
+
 /// Removes a container and its anonymous volumes; a missing one is fine.
 pub(crate) async fn remove(engine: &HostEngine, name: &str) -> Result<()> {
     let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();

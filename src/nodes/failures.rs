@@ -117,21 +117,30 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
             cluster.name
         )));
     }
-    // A container of someone else's under the node's name would make the
-    // new one fail after the old one's traces are gone: refuse first.
+    // A container or volume of someone else's under the node's names
+    // would make the new node fail after the old one's traces are gone:
+    // refuse first.
     let name = node.container(&cluster.name);
+    let taken = |kind: &'static str, remove: &str| Error::NameTaken {
+        kind,
+        name: name.clone(),
+        whose: format!("not a node of cluster {}", cluster.name),
+        fix: format!("rename or remove it ({remove} {name}), then restart {hostname} again"),
+    };
     if known.is_none()
         && let Ok(other) = cluster.engine.docker.inspect_container(&name, None).await
+        && !crate::labels::is_node_of(
+            &other.config.and_then(|c| c.labels).unwrap_or_default(),
+            &cluster.name,
+            node,
+        )
     {
-        let labels = other.config.and_then(|c| c.labels).unwrap_or_default();
-        if !crate::labels::is_node_of(&labels, &cluster.name, node) {
-            return Err(Error::NameTaken {
-                kind: "container",
-                name: name.clone(),
-                whose: format!("not a node of cluster {}", cluster.name),
-                fix: format!("rename or remove it (docker rm -f {name}), then restart {hostname} again"),
-            });
-        }
+        return Err(taken("container", "docker rm -f"));
+    }
+    if let Ok(volume) = cluster.engine.docker.inspect_volume(&node.volume(&cluster.name)).await
+        && !crate::labels::is_node_of(&volume.labels, &cluster.name, node)
+    {
+        return Err(taken("volume", "docker volume rm"));
     }
     let role = role_in_swarm.unwrap_or(node.role);
     let started = Instant::now();

@@ -148,7 +148,7 @@ pub async fn add(
         )));
     }
     if cluster.engine.is_local()
-        && let Some(raised) = crate::inotify::ensure_room(count)?
+        && let Some(raised) = crate::inotify::ensure_room(count).await?
     {
         progress.note(&raised);
     }

@@ -31,7 +31,7 @@ pub struct Limits {
     pub interval: Duration,
     /// Connections forwarded at once, over every port; beyond it new ones
     /// are closed at once, and the log says so.
-    pub max_connections: usize,
+    pub max_connections: u32,
     /// A connection with no byte either way for this long is closed.
     pub idle_timeout: Duration,
 }
@@ -78,7 +78,7 @@ pub async fn serve(
     tokio::pin!(stop);
     let gate = Arc::new(Gate {
         limits,
-        slots: Arc::new(Semaphore::new(limits.max_connections)),
+        slots: Arc::new(Semaphore::new(limits.max_connections as usize)),
         full: AtomicBool::new(false),
     });
     let mut discovery = Discovery::new(engine, name.clone());
@@ -328,7 +328,7 @@ mod tests {
         let limits = Limits::default();
         Arc::new(Gate {
             limits,
-            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            slots: Arc::new(Semaphore::new(limits.max_connections as usize)),
             full: AtomicBool::new(false),
         })
     }

@@ -120,17 +120,28 @@ impl ClusterTls {
         Ok(tls)
     }
 
-    /// Makes a new CA and new certificates in place of the old ones. The
-    /// CA's key is used for the certificates and forgotten: nothing can sign
-    /// more with it later.
-    pub(crate) fn renew(&self, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<()> {
-        self.write_new(cluster, subnet)?;
-        match fs::remove_file(self.dir.join(CA_KEY)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("cannot remove {}", self.dir.join(CA_KEY).display()))
-            }
-            _ => Ok(()),
-        }
+    /// Makes a new CA and new certificates beside this material, without
+    /// touching it: they take its place when the renewal is committed (see
+    /// [`Renewal::commit`]), once the nodes are ready for them.
+    pub(crate) async fn stage_renewal(
+        &self,
+        engine: &HostEngine,
+        cluster: &ClusterName,
+        subnet: &Ipv4Net,
+    ) -> Result<Renewal> {
+        let target = Self::at(engine, cluster).await?;
+        let staged = ClusterTls {
+            dir: target.dir.with_extension("renewing"),
+            relative: target.relative.clone(),
+        };
+        let _ = fs::remove_dir_all(&staged.dir);
+        staged.write_new(cluster, subnet)?;
+        Ok(Renewal {
+            staged,
+            target,
+            current: self.clone(),
+            committed: false,
+        })
     }
 
     fn write_new(&self, cluster: &ClusterName, subnet: &Ipv4Net) -> Result<()> {
@@ -177,16 +188,36 @@ impl ClusterTls {
         }
     }
 
-    /// Removes the material of a cluster, if any.
+    /// Removes the material of a cluster being deleted: its own folder,
+    /// else the shared one of earlier swarmlab versions, which the cluster
+    /// was opened with.
     pub(crate) async fn remove(engine: &HostEngine, cluster: &ClusterName) -> Result<()> {
         let tls = Self::at(engine, cluster).await?;
         let tls = if tls.dir.exists() { tls } else { Self::legacy(cluster)? };
-        match fs::remove_dir_all(&tls.dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("cannot remove {}", tls.dir.display()))
-            }
-            _ => Ok(()),
-        }
+        remove_dir(&tls.dir)
+    }
+
+    /// Removes what `create` made for this engine's cluster, and nothing
+    /// of a same-named cluster's of earlier versions: a create's rollback.
+    pub(crate) async fn remove_made(engine: &HostEngine, cluster: &ClusterName) -> Result<()> {
+        remove_dir(&Self::at(engine, cluster).await?.dir)
+    }
+
+    /// Whether a client identity for `cluster` is in the data directory,
+    /// for any engine: asked before there is an engine to ask for its ID.
+    pub fn installed(cluster: &ClusterName) -> Result<bool> {
+        let engines = data_dir()?.join("engines");
+        let Ok(folders) = fs::read_dir(engines) else {
+            return Ok(false);
+        };
+        Ok(folders.flatten().any(|engine| {
+            engine
+                .path()
+                .join("clusters")
+                .join(cluster.as_str())
+                .join(CLIENT_KEY)
+                .is_file()
+        }))
     }
 
     /// Where the material is, relative to the data directory.
@@ -203,14 +234,6 @@ impl ClusterTls {
     /// input and writes to [`NODE_TLS_DIR`] before dockerd starts.
     pub(crate) fn node_bundle(&self) -> Result<Vec<u8>> {
         self.bundle([CA_CERT, SERVER_CERT, SERVER_KEY])
-    }
-
-    /// The server identity as files for [`NODE_TLS_DIR`]: name and contents.
-    pub(crate) fn node_files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        [(CA_CERT, CA_CERT), ("cert.pem", SERVER_CERT), ("key.pem", SERVER_KEY)]
-            .into_iter()
-            .map(|(name, file)| Ok((name, self.read(file)?)))
-            .collect()
     }
 
     /// The client identity, for swarmlab running in a container (the port
@@ -250,6 +273,59 @@ impl ClusterTls {
             bundle.push(b'\n');
         }
         Ok(bundle)
+    }
+}
+
+/// New certificates waiting beside the ones in use; removed unless
+/// committed.
+pub(crate) struct Renewal {
+    staged: ClusterTls,
+    /// Where the cluster's material belongs (this engine's folder).
+    target: ClusterTls,
+    /// Where it is now (maybe the shared folder of earlier versions).
+    current: ClusterTls,
+    committed: bool,
+}
+
+impl Renewal {
+    /// Puts the new material in place of the old, which goes, CA key and
+    /// all; a cluster of the shared folder of earlier versions moves to its
+    /// engine's.
+    pub(crate) fn commit(mut self) -> Result<ClusterTls> {
+        let old = self.target.dir.with_extension("old");
+        let _ = fs::remove_dir_all(&old);
+        if self.target.dir.exists() {
+            fs::rename(&self.target.dir, &old)
+                .with_context(|| format!("cannot move {} aside", self.target.dir.display()))?;
+        }
+        if let Some(parent) = self.target.dir.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        fs::rename(&self.staged.dir, &self.target.dir)
+            .with_context(|| format!("cannot put {} in place", self.target.dir.display()))?;
+        self.committed = true;
+        remove_dir(&old)?;
+        if self.current.dir != self.target.dir {
+            remove_dir(&self.current.dir)?;
+        }
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.staged.dir);
+        }
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", dir.display()))
+        }
+        _ => Ok(()),
     }
 }
 
