@@ -36,6 +36,8 @@ pub struct DemoOptions {
     pub workers: u32,
     pub port: u16,
     pub heartbeat: Duration,
+    /// The Docker engine of the nodes; None takes the default node image.
+    pub engine: Option<crate::node_image::EngineVersion>,
     pub keep: bool,
 }
 
@@ -109,6 +111,7 @@ async fn scenario(
     let mut create = CreateOptions::new(options.name.clone());
     create.workers = options.workers;
     create.heartbeat = Some(options.heartbeat);
+    create.node_image = options.engine.clone().map(crate::node_image::Choice::Engine);
     let created = lifecycle::create(engine, &create, say, std::future::pending()).await?;
     *made = true;
     report.record(

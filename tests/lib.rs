@@ -3,6 +3,7 @@
 
 mod declarative;
 mod engine_restart;
+mod engine_versions;
 mod engines;
 mod errors;
 mod forwarder;

@@ -20,6 +20,7 @@ Examples:
   swarmlab create                                  # 1 manager, 3 workers
   swarmlab create --name ha --managers 3 --workers 5
   swarmlab create --heartbeat 1s                   # nodes marked down within seconds
+  swarmlab create --engine 26                      # nodes run Docker 26.1 (built if missing)
   swarmlab create --image docker:dind              # the official image instead of swarmlab/node
   swarmlab config init lab.toml && swarmlab create --config lab.toml";
 
@@ -37,8 +38,11 @@ pub struct CreateArgs {
     #[arg(long, value_parser = input::count, value_name = "N", allow_negative_numbers = true)]
     workers: Option<u32>,
     /// Node image [env: SWARMLAB_NODE_IMAGE] [default: swarmlab/node:latest if built, else docker:dind]
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(long, value_name = "IMAGE", conflicts_with = "engine")]
     image: Option<String>,
+    /// Docker engine version of the nodes, e.g. 28, 26.1 or 20.10: a swarmlab node image of it, built when missing
+    #[arg(long, value_name = "VERSION", value_parser = swarmlab::node_image::EngineVersion::parse)]
+    engine: Option<swarmlab::node_image::EngineVersion>,
     /// Swarm dispatcher heartbeat, e.g. 1s (Swarm's default is 5s)
     #[arg(long, value_parser = input::interval, value_name = "DURATION")]
     heartbeat: Option<Duration>,
@@ -67,6 +71,7 @@ pub async fn create(args: CreateArgs) -> Result<()> {
         managers: args.managers,
         workers: args.workers,
         image: args.image,
+        engine: args.engine,
         heartbeat: args.heartbeat,
         wait: args.wait,
         retain: args.retain,
@@ -139,7 +144,7 @@ async fn interrupted() {
 
 #[derive(Args)]
 pub struct LsArgs {
-    /// Print JSON: an array of {name, status, managers_ready, managers, workers_ready, workers}
+    /// Print JSON: an array of {name, status, managers_ready, managers, workers_ready, workers, engines}
     #[arg(long)]
     json: bool,
 }
@@ -163,9 +168,14 @@ pub async fn ls(args: LsArgs) -> Result<()> {
                 .unwrap_or_default(),
             format!("{}/{}", c.managers_ready, c.managers),
             format!("{}/{}", c.workers_ready, c.workers),
+            if c.engines.is_empty() {
+                "-".to_string()
+            } else {
+                c.engines.join(", ")
+            },
         ]
     });
-    println!("{}", table(&["name", "status", "managers", "workers"], rows));
+    println!("{}", table(&["name", "status", "managers", "workers", "engines"], rows));
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use super::progress;
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  swarmlab demo\n  swarmlab demo --workers 5 --keep\n  swarmlab demo --json > timings.json"
+    after_help = "Examples:\n  swarmlab demo\n  swarmlab demo --workers 5 --keep\n  swarmlab demo --engine 28       # on Docker 28 nodes\n  swarmlab demo --json > timings.json"
 )]
 pub struct DemoArgs {
     /// Name of the demo's cluster
@@ -30,6 +30,9 @@ pub struct DemoArgs {
     /// Swarm heartbeat: how soon a crashed node is noticed
     #[arg(long, default_value = "1s", value_parser = input::interval)]
     heartbeat: Duration,
+    /// Docker engine version of the nodes, e.g. 28 (a swarmlab node image of it, built when missing)
+    #[arg(long, value_name = "VERSION", value_parser = swarmlab::node_image::EngineVersion::parse)]
+    engine: Option<swarmlab::node_image::EngineVersion>,
     /// Keep the cluster at the end
     #[arg(long)]
     keep: bool,
@@ -49,6 +52,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         workers: args.workers,
         port: args.port,
         heartbeat: args.heartbeat,
+        engine: args.engine,
         keep: args.keep,
     };
     let engine = HostEngine::connect().await?;

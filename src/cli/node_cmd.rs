@@ -1,4 +1,5 @@
-//! node ls, add, rm, drain, activate, promote, demote, crash, start, restart.
+//! node ls, add, rm, drain, activate, promote, demote, crash, start, restart,
+//! upgrade.
 
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ Examples:
   swarmlab node start worker-2            # power it on again: the same swarm node
   docker rm -f swarmlab-worker-2          # gone behind swarmlab's back...
   swarmlab node restart worker-2          # ...recreated and rejoined
-  swarmlab node rm worker-3";
+  swarmlab node rm worker-3
+  swarmlab node upgrade --all --engine 28 # rolling engine upgrade, the leader last";
 
 #[derive(Subcommand)]
 #[command(after_help = EXAMPLES)]
@@ -46,6 +48,12 @@ pub enum NodeCommand {
         /// How many
         #[arg(long, default_value = "1", value_parser = input::count)]
         count: u32,
+        /// Node image [default: that of the role's nodes]
+        #[arg(long, value_name = "IMAGE", conflicts_with = "engine")]
+        image: Option<String>,
+        /// Docker engine version of the new nodes, e.g. 28: a swarmlab node image of it, built when missing
+        #[arg(long, value_name = "VERSION", value_parser = swarmlab::node_image::EngineVersion::parse)]
+        engine: Option<swarmlab::node_image::EngineVersion>,
     },
     /// Remove a node: drained and demoted first unless --force; it leaves the swarm and its container goes
     #[command(visible_alias = "remove")]
@@ -71,6 +79,36 @@ pub enum NodeCommand {
     Start(TimedNodeArgs),
     /// Recreate a node whose container is gone or broken: fresh container, same name and address, rejoined, images copied
     Restart(TimedNodeArgs),
+    /// Rolling engine upgrade: drain, new container from the new image on the same volume (same swarm node), Ready, active; managers first (leader last), then workers
+    #[command(
+        after_help = "Examples:\n  swarmlab node upgrade --all --engine 28\n  swarmlab node upgrade worker-1 worker-2 --image swarmlab/node:26.1 --json"
+    )]
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct UpgradeArgs {
+    /// Hostnames of the nodes to upgrade (with --all: every node)
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    nodes: Vec<String>,
+    /// Every node, in the safe order
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// Docker engine version to upgrade to, e.g. 28: a swarmlab node image of it, built when missing
+    #[arg(long, value_name = "VERSION", value_parser = swarmlab::node_image::EngineVersion::parse,
+          required_unless_present = "image", conflicts_with = "image")]
+    engine: Option<swarmlab::node_image::EngineVersion>,
+    /// Node image to upgrade to
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// How long to wait for the swarm at each stage of each node
+    #[arg(long, default_value = "2m", value_parser = input::duration)]
+    timeout: Duration,
+    /// Print JSON: [{node, from_image, to_image, from_engine, to_engine, drained, ready, total}]
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -106,10 +144,17 @@ pub async fn run(command: NodeCommand) -> Result<()> {
             let rows = swarmlab::lifecycle::inspect(&cluster).await?;
             print_nodes(&cluster.name, &rows, json)
         }
-        NodeCommand::Add { cluster, role, count } => {
+        NodeCommand::Add {
+            cluster,
+            role,
+            count,
+            image,
+            engine,
+        } => {
             let cluster = cluster.open().await?;
+            let choice = swarmlab::node_image::Choice::from_parts(image.as_ref(), engine.as_ref());
             let progress = progress::for_stderr();
-            let added = nodes::add(&cluster, role, count, progress.as_ref()).await;
+            let added = nodes::add(&cluster, role, count, choice.as_ref(), progress.as_ref()).await;
             drop(progress);
             let (added, elapsed) = added?;
             println!(
@@ -145,6 +190,7 @@ pub async fn run(command: NodeCommand) -> Result<()> {
             })
             .await
         }
+        NodeCommand::Upgrade(args) => upgrade(args).await,
         NodeCommand::Restart(args) => {
             timed(args, "recreated", |cluster, node, timeout, progress| {
                 Box::pin(async move { nodes::restart(cluster, node, timeout, progress).await })
@@ -152,6 +198,39 @@ pub async fn run(command: NodeCommand) -> Result<()> {
             .await
         }
     }
+}
+
+async fn upgrade(args: UpgradeArgs) -> Result<()> {
+    let name = args.cluster.cluster()?;
+    let engine = swarmlab::engine::HostEngine::connect().await?;
+    let choice = swarmlab::node_image::Choice::from_parts(args.image.as_ref(), args.engine.as_ref())
+        .ok_or_else(|| swarmlab::Error::invalid("say what to upgrade to: --engine VERSION or --image IMAGE"))?;
+    let progress = progress::for_stderr();
+    let upgraded = nodes::upgrade(&engine, &name, &args.nodes, &choice, args.timeout, progress.as_ref()).await;
+    drop(progress);
+    let upgraded = upgraded?;
+    if args.json {
+        return print_json(&upgraded);
+    }
+    let rows = upgraded.iter().map(|u| {
+        vec![
+            u.node.clone(),
+            format!("{} → {}", u.from_engine, u.to_engine),
+            format!("{:.1}s", u.drained),
+            format!("{:.1}s", u.ready),
+            format!("{:.1}s", u.total),
+        ]
+    });
+    println!(
+        "{}",
+        super::output::table(&["node", "engine", "drained", "ready", "total"], rows)
+    );
+    println!(
+        "Upgraded {} of cluster {:?}; tasks stay where the drains moved them: `swarmlab rebalance` spreads them again.",
+        plural(upgraded.len(), "node"),
+        name.as_str()
+    );
+    Ok(())
 }
 
 async fn availability(args: NodeArgs, availability: NodeSpecAvailabilityEnum, word: &str) -> Result<()> {

@@ -1,50 +1,83 @@
-//! node-image build.
+//! node-image build and ls.
 
 use clap::Subcommand;
 use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
-use swarmlab::node_image::{self, BuildOptions};
+use swarmlab::node_image::{self, BuildOptions, EngineVersion};
 
+use super::output::{print_json, table};
 use super::progress;
 
 #[derive(Subcommand)]
 pub enum NodeImageCommand {
     /// Build a Docker-in-Docker node image from Debian's packages (debootstrap; no registry needed)
-    #[command(after_help = "Example:\n  sudo swarmlab node-image build\n  swarmlab create")]
+    #[command(after_help = "Engines: 20.10 (Debian bookworm), 26.1 (trixie), 28.5 (sid).\n\n\
+Examples:\n  sudo swarmlab node-image build                 # the newest engine, also tagged latest\n  \
+sudo swarmlab node-image build --engine 26     # swarmlab/node:26.1\n  swarmlab create --engine 26")]
     Build {
-        /// Tag of the image
-        #[arg(long, default_value = node_image::DEFAULT_TAG)]
-        tag: String,
-        /// Debian suite
-        #[arg(long, default_value = "bookworm")]
-        suite: String,
+        /// Docker engine version to build (e.g. 28, 26.1, 20.10) [default: the newest]
+        #[arg(long, value_name = "VERSION", value_parser = EngineVersion::parse)]
+        engine: Option<EngineVersion>,
+        /// Tag of the image [default: swarmlab/node:MAJOR.MINOR, and latest when --engine is left out]
+        #[arg(long)]
+        tag: Option<String>,
         /// Debian mirror [env: SWARMLAB_DEBIAN_MIRROR] [default: http://deb.debian.org/debian]
         #[arg(long)]
         mirror: Option<String>,
+    },
+    /// List swarmlab's node images on the host engine with their engine versions
+    #[command(visible_alias = "list", after_help = "Example:\n  swarmlab node-image ls --json")]
+    Ls {
+        /// Print JSON: [{id, tags, engine, size, created}]
+        #[arg(long)]
+        json: bool,
     },
 }
 
 pub async fn run(command: NodeImageCommand) -> Result<()> {
     match command {
-        NodeImageCommand::Build { tag, suite, mirror } => {
+        NodeImageCommand::Build {
+            engine: version,
+            tag,
+            mirror,
+        } => {
             let engine = HostEngine::connect().await?;
             let mut options = BuildOptions {
+                engine: version,
                 tag,
-                suite,
                 ..Default::default()
             };
             if let Some(mirror) = mirror {
                 options.mirror = mirror;
             }
             let progress = progress::for_stderr();
-            let id = node_image::build(&engine, &options, progress.as_ref()).await;
+            let built = node_image::build(&engine, &options, progress.as_ref()).await;
             drop(progress);
-            let id = id?;
+            let built = built?;
             println!(
-                "Built node image {} ({}).",
-                options.tag,
-                swarmlab::host_images::short_id(&id)
+                "Built node image {} with engine {} ({}).",
+                built.tags.join(", "),
+                built.engine,
+                swarmlab::host_images::short_id(&built.id)
             );
+            Ok(())
+        }
+        NodeImageCommand::Ls { json } => {
+            let engine = HostEngine::connect().await?;
+            let images = node_image::list(&engine).await?;
+            if json {
+                return print_json(&images);
+            }
+            let rows = images.iter().map(|image| {
+                vec![
+                    image.reference().to_string(),
+                    image.engine.as_ref().map_or("-".into(), ToString::to_string),
+                    swarmlab::host_images::short_id(&image.id).to_string(),
+                    format!("{:.0}MB", image.size as f64 / 1e6),
+                    image.tags.iter().skip(1).cloned().collect::<Vec<_>>().join(", "),
+                ]
+            });
+            println!("{}", table(&["image", "engine", "id", "size", "also tagged"], rows));
             Ok(())
         }
     }

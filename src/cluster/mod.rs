@@ -46,6 +46,9 @@ pub struct NodeContainer {
     pub insecure: bool,
     /// How it runs; None for containers made before swarmlab recorded it.
     pub security: Option<NodeSecurity>,
+    /// The engine version its swarmlab node image was built with (the
+    /// image's label, which the container inherits); None for other images.
+    pub engine: Option<String>,
 }
 
 impl NodeContainer {
@@ -92,6 +95,7 @@ impl NodeContainer {
             settings: labels.get(labels::SETTINGS).cloned(),
             insecure: labels.get(labels::API).is_some_and(|api| api == "plain"),
             security: labels.get(labels::SECURITY).and_then(|s| NodeSecurity::from_label(s)),
+            engine: labels.get(crate::node_image::ENGINE_LABEL).cloned(),
         })
     }
 }
@@ -276,10 +280,12 @@ impl Cluster {
             .collect()
     }
 
-    /// The image the cluster's nodes run (the first manager's).
-    pub(crate) fn node_image(&self) -> Result<String> {
-        self.nodes
-            .iter()
+    /// The image a new node of `role` takes: that of the role's first
+    /// node (clusters may mix engines per role), else any node's.
+    fn node_image(&self, role: Role) -> Result<String> {
+        let same_role = self.nodes.iter().filter(|n| n.node.role == role);
+        same_role
+            .chain(self.nodes.iter())
             .map(|n| n.image.clone())
             .find(|image| !image.is_empty())
             .ok_or_else(|| Error::Other(format!("cluster {} has no node to take the image from", self.name)))
@@ -306,11 +312,12 @@ impl Cluster {
         // takes the cluster's.
         let image = match self.container_of(&node.hostname()) {
             Some(container) if !container.image.is_empty() => container.image.clone(),
-            _ => self.node_image()?,
+            _ => self.node_image(node.role)?,
         };
+        let images = crate::node_image::Images::single(&image);
         let facts = ClusterFacts {
             cluster: &self.name,
-            image: &image,
+            images: &images,
             network_id: &network_id,
             subnet: &subnet,
             direct_api: crate::node_container::direct_api(&self.engine, &network),

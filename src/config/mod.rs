@@ -9,10 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::naming::{self, ClusterName, NodeName, Role};
+use crate::node_choice::{Choice, EngineVersion};
 
+mod settings;
 mod text;
 
-use text::{byte_size, duration_text, key_position, position};
+pub use settings::{NodeSettings, Settings};
+
+use text::{duration_text, key_position, position};
 
 /// What a cluster file says. Every key is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -22,6 +26,8 @@ pub struct ClusterFile {
     pub managers: Option<u32>,
     pub workers: Option<u32>,
     pub image: Option<String>,
+    /// The Docker engine version of every node (instead of `image`).
+    pub engine: Option<EngineVersion>,
     #[serde(default, with = "duration_text")]
     pub heartbeat: Option<Duration>,
     #[serde(default, with = "duration_text")]
@@ -52,43 +58,6 @@ pub struct RoleSettings {
     pub worker: NodeSettings,
 }
 
-/// How a node container is made and what the swarm knows of the node.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeSettings {
-    /// Memory limit of the node container, e.g. "512MiB" or "1g".
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "byte_size")]
-    pub memory: Option<u64>,
-    /// CPUs the node container may use, e.g. 1.5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpus: Option<f64>,
-    /// Extra arguments for the node's dockerd.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dockerd_args: Vec<String>,
-    /// Swarm node labels, for placement constraints (node.labels.KEY == VALUE).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-}
-
-impl NodeSettings {
-    /// `self` with `over` on top: limits replaced, arguments appended,
-    /// labels merged.
-    pub(crate) fn merged(&self, over: &NodeSettings) -> NodeSettings {
-        let mut labels = self.labels.clone();
-        labels.extend(over.labels.clone());
-        NodeSettings {
-            memory: over.memory.or(self.memory),
-            cpus: over.cpus.or(self.cpus),
-            dockerd_args: self.dockerd_args.iter().chain(&over.dockerd_args).cloned().collect(),
-            labels,
-        }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        *self == NodeSettings::default()
-    }
-}
-
 /// A host port on 127.0.0.1 forwarded to `port` of `node`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -116,34 +85,6 @@ impl Forward {
             node: node.to_string(),
             port: port.parse().map_err(|_| invalid())?,
         })
-    }
-}
-
-/// Per-node settings of a cluster, resolved from a file.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    pub defaults: NodeSettings,
-    pub managers: NodeSettings,
-    pub workers: NodeSettings,
-    pub nodes: BTreeMap<String, NodeSettings>,
-}
-
-impl Settings {
-    /// The settings of a role (defaults, then the role's).
-    pub(crate) fn for_role(&self, role: Role) -> NodeSettings {
-        match role {
-            Role::Manager => self.defaults.merged(&self.managers),
-            Role::Worker => self.defaults.merged(&self.workers),
-        }
-    }
-
-    /// The settings of a node (its role's, then its own).
-    pub(crate) fn for_node(&self, node: NodeName) -> NodeSettings {
-        let role = self.for_role(node.role);
-        match self.nodes.get(&node.hostname()) {
-            Some(own) => role.merged(own),
-            None => role,
-        }
     }
 }
 
@@ -184,6 +125,10 @@ impl ClusterFile {
             };
             (key.to_string(), e.to_string())
         })?;
+        const ONE_OF: &str = "give a node image or an engine version, not both";
+        if self.image.is_some() && self.engine.is_some() {
+            return Err(("engine".into(), ONE_OF.into()));
+        }
         let sections = [
             ("defaults".to_string(), &self.defaults),
             ("role.manager".to_string(), &self.role.manager),
@@ -191,6 +136,9 @@ impl ClusterFile {
         ];
         let nodes = self.nodes.iter().map(|(host, s)| (format!("nodes.{host}"), s));
         for (key, settings) in sections.into_iter().chain(nodes) {
+            if settings.image.is_some() && settings.engine.is_some() {
+                return Err((format!("{key}.engine"), ONE_OF.into()));
+            }
             if let Some(memory) = settings.memory
                 && memory < 64 << 20
             {
@@ -241,6 +189,11 @@ impl ClusterFile {
             ));
         }
         Ok(())
+    }
+
+    /// How the nodes' image is chosen, if the file says at its top.
+    pub(crate) fn choice(&self) -> Option<Choice> {
+        Choice::from_parts(self.image.as_ref(), self.engine.as_ref())
     }
 
     pub(crate) fn settings(&self) -> Settings {
@@ -351,24 +304,20 @@ mod tests {
     }
 
     #[test]
-    fn settings_merge() {
-        let base = NodeSettings {
-            memory: Some(1),
-            dockerd_args: vec!["--a".into()],
-            labels: BTreeMap::from([("x".into(), "1".into())]),
-            ..Default::default()
-        };
-        let over = NodeSettings {
-            cpus: Some(2.0),
-            dockerd_args: vec!["--b".into()],
-            labels: BTreeMap::from([("x".into(), "2".into())]),
-            ..Default::default()
-        };
-        let merged = base.merged(&over);
-        assert_eq!(merged.memory, Some(1));
-        assert_eq!(merged.cpus, Some(2.0));
-        assert_eq!(merged.dockerd_args, ["--a", "--b"]);
-        assert_eq!(merged.labels["x"], "2");
+    fn an_image_or_an_engine_per_section_not_both() {
+        let both = ClusterFile::parse("image = \"a:1\"\nengine = \"28\"\n").unwrap_err();
+        assert!(
+            both.starts_with("2:1: give a node image or an engine version"),
+            "{both}"
+        );
+        let in_section = ClusterFile::parse("[role.worker]\nimage = \"a:1\"\nengine = \"28\"\n").unwrap_err();
+        assert!(in_section.starts_with("3:1: give a node image"), "{in_section}");
+        let bad = ClusterFile::parse("[nodes.worker-1]\nengine = \"twenty\"\n").unwrap_err();
+        assert!(bad.starts_with("2:10: invalid engine version"), "{bad}");
+        let mixed = ClusterFile::parse("engine = \"20.10\"\n[role.worker]\nengine = \"28\"\n").unwrap();
+        assert_eq!(mixed.choice().unwrap().to_string(), "engine 20.10");
+        let worker = mixed.settings().for_node("worker-1".parse().unwrap());
+        assert_eq!(worker.choice().unwrap().to_string(), "engine 28");
     }
 
     #[test]

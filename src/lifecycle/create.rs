@@ -111,17 +111,22 @@ async fn bring_up(
     let name = &options.name;
     // Both run to the end even when one fails: a network whose creation
     // was abandoned mid-request could outlive the rollback.
-    let (image, network) = tokio::join!(
-        node_image::resolve(engine, options.image.as_deref(), progress),
+    let (images, network) = tokio::join!(
+        node_image::resolve_images(
+            engine,
+            options.node_image.as_ref(),
+            plan::own_choices(options),
+            progress
+        ),
         network::make(engine, options, run),
     );
     let (subnet, network_id) = network?;
     claimed.store(true, Ordering::SeqCst);
-    let image = image?;
+    let images = images?;
     let tls = ClusterTls::create(engine, name, &subnet).await?;
     let facts = ClusterFacts {
         cluster: name,
-        image: &image,
+        images: &images,
         network_id: &network_id,
         subnet: &subnet,
         direct_api: engine.is_local() && node_container::bridge_is_here(&network_id),
@@ -240,7 +245,7 @@ async fn bring_up(
     }
     Ok(Created {
         name: name.clone(),
-        image,
+        image: images.default.clone(),
         subnet: subnet.to_string(),
         nodes: hostnames.into_iter().collect(),
         security: launcher.security.describe(),

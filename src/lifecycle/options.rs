@@ -7,14 +7,17 @@ use std::time::Duration;
 use crate::config::{ClusterFile, Forward, Settings};
 use crate::error::Result;
 use crate::naming::{self, ClusterName};
+use crate::node_image::{Choice, EngineVersion};
 
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
     pub name: ClusterName,
     pub managers: u32,
     pub workers: u32,
-    /// The node image; None picks one (see `node_image::resolve`).
-    pub image: Option<String>,
+    /// How the nodes' image is chosen; None picks the default (see
+    /// `node_image::resolve`). A cluster file's sections may choose others
+    /// for some nodes (`settings`).
+    pub node_image: Option<Choice>,
     /// Swarm's dispatcher heartbeat; None keeps Swarm's default (5 s).
     pub heartbeat: Option<Duration>,
     /// How long to wait for the whole cluster to be Ready.
@@ -41,7 +44,7 @@ impl CreateOptions {
             name,
             managers: 1,
             workers: 3,
-            image: None,
+            node_image: None,
             heartbeat: None,
             wait: Duration::from_secs(120),
             retain: false,
@@ -62,6 +65,8 @@ pub struct CreateFlags {
     pub managers: Option<u32>,
     pub workers: Option<u32>,
     pub image: Option<String>,
+    /// --engine: a swarmlab node image of this engine version.
+    pub engine: Option<EngineVersion>,
     pub heartbeat: Option<Duration>,
     pub wait: Option<Duration>,
     pub retain: bool,
@@ -80,7 +85,7 @@ impl CreateOptions {
         let mut options = CreateOptions::new(ClusterName::new(&name)?);
         options.managers = flags.managers.or(file.managers).unwrap_or(options.managers);
         options.workers = flags.workers.or(file.workers).unwrap_or(options.workers);
-        options.image = flags.image.or_else(|| file.image.clone());
+        options.node_image = Choice::from_parts(flags.image.as_ref(), flags.engine.as_ref()).or_else(|| file.choice());
         options.heartbeat = flags.heartbeat.or(file.heartbeat);
         options.wait = flags.wait.or(file.wait).unwrap_or(options.wait);
         options.retain = flags.retain;

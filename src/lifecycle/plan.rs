@@ -4,6 +4,7 @@
 
 use crate::naming::{NodeName, Role};
 use crate::node_container::{ClusterFacts, NodePlan};
+use crate::node_image::Choice;
 
 use super::CreateOptions;
 
@@ -12,14 +13,30 @@ use super::CreateOptions;
 /// the only one a fixed API port (--api-port) goes to.
 pub(super) fn node_plans(options: &CreateOptions, facts: &ClusterFacts) -> Vec<NodePlan> {
     let first = first_manager();
-    (1..=options.managers)
-        .map(|i| NodeName::new(Role::Manager, i))
-        .chain((1..=options.workers).map(|i| NodeName::new(Role::Worker, i)))
+    node_names(options)
         .map(|node| {
             let api_port = options.api_port.filter(|_| node == first);
             NodePlan::new(facts, node, options.settings.for_node(node), api_port)
         })
         .collect()
+}
+
+fn node_names(options: &CreateOptions) -> impl Iterator<Item = NodeName> {
+    (1..=options.managers)
+        .map(|i| NodeName::new(Role::Manager, i))
+        .chain((1..=options.workers).map(|i| NodeName::new(Role::Worker, i)))
+}
+
+/// The image choices of nodes whose cluster-file sections pick their own,
+/// each once.
+pub(super) fn own_choices(options: &CreateOptions) -> Vec<Choice> {
+    let mut choices: Vec<Choice> = Vec::new();
+    for choice in node_names(options).filter_map(|node| options.settings.for_node(node).choice()) {
+        if !choices.contains(&choice) {
+            choices.push(choice);
+        }
+    }
+    choices
 }
 
 /// The node that inits the swarm.
@@ -36,12 +53,13 @@ mod tests {
     use crate::config::ClusterFile;
     use crate::labels::Run;
     use crate::naming::ClusterName;
+    use crate::node_image::Images;
 
     fn plans(options: &CreateOptions, direct_api: bool) -> Vec<NodePlan> {
         let subnet: Ipv4Net = "172.28.5.0/24".parse().unwrap();
         let facts = ClusterFacts {
             cluster: &options.name,
-            image: "swarmlab/node:latest",
+            images: &Images::single("swarmlab/node:latest"),
             network_id: "net-id",
             subnet: &subnet,
             direct_api,

@@ -37,6 +37,9 @@ pub struct ClusterSummary {
     pub managers: usize,
     pub workers_ready: usize,
     pub workers: usize,
+    /// The engine versions its nodes' images were built with, each once
+    /// (more than one in a mixed cluster).
+    pub engines: Vec<String>,
 }
 
 /// One node of `swarmlab inspect`.
@@ -90,6 +93,12 @@ fn summary_of(name: ClusterName, nodes: &[NodeContainer], rows: Option<&[NodeRow
         managers,
         workers_ready: 0,
         workers,
+        engines: nodes
+            .iter()
+            .filter_map(|n| n.engine.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     };
     if nodes.is_empty() {
         return summary;
@@ -178,6 +187,7 @@ mod tests {
             settings: None,
             insecure: false,
             security: Some(NodeSecurity::Privileged),
+            engine: Some("20.10.24".into()),
         }
     }
 

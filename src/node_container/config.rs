@@ -182,7 +182,7 @@ mod tests {
         let subnet: Ipv4Net = "172.28.7.0/24".parse().unwrap();
         let facts = ClusterFacts {
             cluster: &cluster,
-            image: "swarmlab/node:latest",
+            images: &crate::node_choice::Images::single("swarmlab/node:latest"),
             network_id: "0123456789abcdef",
             subnet: &subnet,
             direct_api,

@@ -57,7 +57,7 @@ pub(crate) struct NodePlan {
 #[derive(Debug, Clone)]
 pub(crate) struct ClusterFacts<'a> {
     pub(crate) cluster: &'a ClusterName,
-    pub(crate) image: &'a str,
+    pub(crate) images: &'a crate::node_choice::Images,
     pub(crate) network_id: &'a str,
     pub(crate) subnet: &'a Ipv4Net,
     /// This process reaches the cluster network directly (see [`direct_api`]):
@@ -77,7 +77,7 @@ impl NodePlan {
         NodePlan {
             cluster: facts.cluster.clone(),
             node,
-            image: facts.image.to_string(),
+            image: facts.images.for_node(settings.choice().as_ref()).to_string(),
             network: facts.network_id.to_string(),
             address: crate::addressing::node_address(facts.subnet, node),
             gateway: facts.subnet.gateway(),

@@ -3,8 +3,10 @@
 //! recreate (restart).
 
 mod failures;
+mod upgrade;
 
 pub use failures::{crash, restart, start};
+pub use upgrade::{Upgraded, upgrade};
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use crate::error::{Context, Error, Result, is_not_found};
 use crate::images;
 use crate::naming::{NodeName, Role};
 use crate::node_container;
+use crate::node_image::Choice;
 use crate::progress::Progress;
 use crate::swarm;
 
@@ -125,11 +128,13 @@ async fn is_last_manager(manager: &Docker, node: &Node) -> Result<bool> {
 }
 
 /// Adds `count` nodes of `role`, each joined, Ready, and given the images
-/// the other nodes hold.
+/// the other nodes hold. Their node image is `choice`'s, else the one the
+/// role's nodes run (clusters may mix engines).
 pub async fn add(
     cluster: &Cluster,
     role: Role,
     count: u32,
+    choice: Option<&Choice>,
     progress: &dyn Progress,
 ) -> Result<(Vec<String>, Duration)> {
     let started = Instant::now();
@@ -152,6 +157,10 @@ pub async fn add(
     {
         progress.note(&raised);
     }
+    let image = match choice {
+        Some(choice) => Some(crate::node_image::resolve_choice(&cluster.engine, Some(choice), progress).await?),
+        None => None,
+    };
     let (manager_node, manager) = cluster.any_manager().await?;
     let manager_address = manager_node
         .address
@@ -160,9 +169,12 @@ pub async fn add(
     let launcher =
         crate::cluster::launcher_for(cluster, progress, started + DEFAULT_TIMEOUT, CancellationToken::new())?;
     let joins = nodes.iter().map(|&node| {
-        let (launcher, tokens) = (&launcher, &tokens);
+        let (launcher, tokens, image) = (&launcher, &tokens, &image);
         async move {
-            let plan = cluster.plan(node, &launcher.run).await?;
+            let mut plan = cluster.plan(node, &launcher.run).await?;
+            if let Some(image) = image {
+                plan.image = image.clone();
+            }
             launcher.launch(&plan).await?;
             let docker = launcher.wait_engine(&plan).await?;
             launcher.progress.step(&node.hostname(), "joining the swarm");

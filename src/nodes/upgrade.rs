@@ -1,0 +1,374 @@
+//! Rolling engine upgrades, the way Swarm's docs have them done by hand:
+//! one node at a time, drained, its container made anew from the new image
+//! on its volume (the same swarm node: ID, address, raft membership), Ready
+//! again, active again, its services whole again. Managers first, one at a
+//! time with the leader last, then workers; never a step that would leave
+//! the managers without quorum.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{Node, NodeSpecAvailabilityEnum, TaskState};
+use bollard::query_parameters::{ListTasksOptionsBuilder, StopContainerOptionsBuilder};
+use serde::Serialize;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::Cluster;
+use crate::convergence::Observer;
+use crate::engine::HostEngine;
+use crate::error::{Context, Error, Result};
+use crate::naming::{ClusterName, NodeName, Role};
+use crate::node_container;
+use crate::node_image::{self, Choice};
+use crate::progress::Progress;
+use crate::swarm::{self, ManagerStatus};
+
+use super::{swarm_entry, update_spec};
+
+/// One node's upgrade, as measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Upgraded {
+    pub node: String,
+    pub from_image: String,
+    pub to_image: String,
+    /// What its engine said before and after.
+    pub from_engine: String,
+    pub to_engine: String,
+    /// Its tasks gone elsewhere.
+    pub drained: f64,
+    /// Its new container's engine Ready in the swarm, as the same node.
+    pub ready: f64,
+    /// Active again and every service whole.
+    pub total: f64,
+}
+
+/// A node as the upgrade's order and quorum rule see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub(crate) hostname: String,
+    pub(crate) role: Role,
+    pub(crate) status: ManagerStatus,
+}
+
+/// The order to upgrade `targets` in: managers first, by name, the leader
+/// last of them (leadership moves once, not at every step), then workers.
+pub(crate) fn order(targets: &[String], members: &[Member]) -> Vec<String> {
+    let mut chosen: Vec<&Member> = members.iter().filter(|m| targets.contains(&m.hostname)).collect();
+    chosen.sort_by_key(|m| {
+        let rank = match (m.role, m.status) {
+            (Role::Manager, ManagerStatus::Leader) => 1,
+            (Role::Manager, _) => 0,
+            (Role::Worker, _) => 2,
+        };
+        (
+            rank,
+            m.hostname.parse::<NodeName>().map(|n| n.index).unwrap_or(u32::MAX),
+            m.hostname.clone(),
+        )
+    });
+    chosen.into_iter().map(|m| m.hostname.clone()).collect()
+}
+
+/// Why taking `hostname` down now would lose the managers' quorum, if it
+/// would. A single manager may go: its swarm has no quorum to lose, only a
+/// moment without a control plane.
+pub(crate) fn quorum_refusal(hostname: &str, members: &[Member]) -> Option<String> {
+    let managers: Vec<&Member> = members.iter().filter(|m| m.role == Role::Manager).collect();
+    let this = managers.iter().find(|m| m.hostname == hostname)?;
+    if managers.len() == 1 {
+        return None;
+    }
+    let reachable = |m: &&&Member| matches!(m.status, ManagerStatus::Leader | ManagerStatus::Reachable);
+    let up = managers.iter().filter(reachable).count();
+    let left = up - usize::from(reachable(&this));
+    let quorum = managers.len() / 2 + 1;
+    (left < quorum).then(|| {
+        format!(
+            "upgrading {hostname} now would lose quorum: {up} of {} managers are reachable and a swarm of {} needs {quorum}; bring the others back first (swarmlab node start NODE)",
+            managers.len(),
+            managers.len()
+        )
+    })
+}
+
+/// Upgrades `targets` (every node when empty) to the node image `choice`
+/// picks, one at a time in the safe order.
+pub async fn upgrade(
+    engine: &HostEngine,
+    name: &ClusterName,
+    targets: &[String],
+    choice: &Choice,
+    timeout: Duration,
+    progress: &dyn Progress,
+) -> Result<Vec<Upgraded>> {
+    let cluster = Cluster::open(engine, name).await?;
+    for target in targets {
+        cluster.node(target)?;
+    }
+    let image = node_image::resolve_choice(engine, Some(choice), progress).await?;
+    let targets: Vec<String> = if targets.is_empty() {
+        cluster.nodes.iter().map(|n| n.node.hostname()).collect()
+    } else {
+        targets.to_vec()
+    };
+    let mut done = Vec::new();
+    for hostname in order(&targets, &members(&cluster).await?) {
+        let cluster = Cluster::open(engine, name).await?;
+        if cluster.node(&hostname)?.image == image {
+            progress.done(&hostname, &format!("already runs {image}"));
+            continue;
+        }
+        if let Some(refusal) = quorum_refusal(&hostname, &members(&cluster).await?) {
+            return Err(Error::invalid(refusal));
+        }
+        done.push(one(&cluster, &hostname, &image, timeout, progress).await?);
+    }
+    Ok(done)
+}
+
+async fn members(cluster: &Cluster) -> Result<Vec<Member>> {
+    let (_, manager) = cluster.any_manager().await?;
+    let nodes = manager
+        .list_nodes(None)
+        .await
+        .context("cannot list the swarm's nodes")?;
+    Ok(cluster
+        .nodes
+        .iter()
+        .map(|container| {
+            let hostname = container.node.hostname();
+            let entry = swarm::entry(&nodes, &hostname);
+            Member {
+                role: entry.and_then(swarm::role).unwrap_or(container.node.role),
+                status: entry.map(swarm::manager_status).unwrap_or_default(),
+                hostname,
+            }
+        })
+        .collect())
+}
+
+/// A manager to ask about `hostname` while it is being upgraded: another
+/// one where there is one, else (a single manager) itself.
+async fn manager_for(cluster: &Cluster, hostname: &str) -> Result<Docker> {
+    match cluster.any_manager_but(hostname).await {
+        Ok((_, manager)) => Ok(manager),
+        Err(_) => Ok(cluster.any_manager().await?.1),
+    }
+}
+
+async fn one(
+    cluster: &Cluster,
+    hostname: &str,
+    image: &str,
+    timeout: Duration,
+    progress: &dyn Progress,
+) -> Result<Upgraded> {
+    let started = Instant::now();
+    let container = cluster.node(hostname)?.clone();
+    let manager = manager_for(cluster, hostname).await?;
+    let before = swarm_entry(&manager, hostname).await?;
+    let from_engine = swarm::engine_version(&before);
+
+    progress.step(hostname, "draining");
+    set_availability(&manager, hostname, NodeSpecAvailabilityEnum::DRAIN, timeout).await?;
+    wait_drained(&manager, &before, hostname, timeout).await?;
+    let drained = started.elapsed();
+
+    progress.step(hostname, &format!("making its container anew from {image}"));
+    let options = StopContainerOptionsBuilder::new().t(10).build();
+    cluster
+        .engine
+        .docker
+        .stop_container(&container.name, Some(options))
+        .await
+        .with_context(|| format!("cannot stop {}", container.name))?;
+    let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new())?;
+    let mut plan = cluster.plan(container.node, &launcher.run).await?;
+    plan.image = image.to_string();
+    node_container::recreate(&cluster.engine, &plan).await?;
+    launcher.start(&plan).await?;
+
+    progress.step(hostname, "waiting until it is Ready");
+    let mut observer = Observer::new(&cluster.engine, &cluster.name);
+    observer
+        .until(timeout, &format!("{hostname} to be Ready"), |state| {
+            state.ready.contains(hostname)
+        })
+        .await?;
+    let ready = started.elapsed();
+    // Its new container has a new API port: ask the cluster as it is now.
+    let now = Cluster::open(&cluster.engine, &cluster.name).await?;
+    let manager = manager_for(&now, hostname).await?;
+    let after = swarm_entry(&manager, hostname).await?;
+    if after.id != before.id {
+        return Err(Error::NodeFailed {
+            node: hostname.to_string(),
+            reason: "it came back as a different swarm node".into(),
+        });
+    }
+    if after.manager_status.is_some() {
+        // Ready comes before raft reaches it again; until it does, the next
+        // manager's turn would find quorum one short.
+        progress.step(hostname, "waiting until the other managers reach it");
+        wait_reachable(&manager, hostname, timeout).await?;
+    }
+    progress.step(hostname, "active again; waiting for every service to be whole");
+    set_availability(&manager, hostname, NodeSpecAvailabilityEnum::ACTIVE, timeout).await?;
+    observer.converged(timeout).await?;
+    let to_engine = swarm::engine_version(&after);
+    progress.done(hostname, &format!("upgraded: engine {from_engine} → {to_engine}"));
+    Ok(Upgraded {
+        node: hostname.to_string(),
+        from_image: container.image,
+        to_image: image.to_string(),
+        from_engine,
+        to_engine,
+        drained: drained.as_secs_f64(),
+        ready: ready.as_secs_f64(),
+        total: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Sets a node's availability, again while the swarm is busy with the
+/// upgrade: its entry changes version as the node comes back ("update out
+/// of sequence"), and leadership may be moving ("lost leader status").
+async fn set_availability(
+    manager: &Docker,
+    hostname: &str,
+    availability: NodeSpecAvailabilityEnum,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let entry = swarm_entry(manager, hostname).await?;
+        match update_spec(manager, &entry, |spec| spec.availability = Some(availability)).await {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() < deadline => {
+                tracing::debug!(%error, hostname, "setting availability again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Waits until the managers report manager `hostname` reachable.
+async fn wait_reachable(manager: &Docker, hostname: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = swarm::manager_status(&swarm_entry(manager, hostname).await?);
+        if matches!(status, ManagerStatus::Leader | ManagerStatus::Reachable) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                what: format!("the other managers to reach {hostname} (it is {})", status.as_str()),
+                after: timeout,
+                hint: "`swarmlab inspect` shows each manager's status".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until no task on `node` runs any more.
+async fn wait_drained(manager: &Docker, node: &Node, hostname: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let id = node.id.clone().unwrap_or_default();
+    let options = ListTasksOptionsBuilder::new()
+        .filters(&std::collections::HashMap::from([("node", vec![id.as_str()])]))
+        .build();
+    loop {
+        let tasks = manager
+            .list_tasks(Some(options.clone()))
+            .await
+            .context("cannot list the node's tasks")?;
+        let running = tasks
+            .iter()
+            .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+            .count();
+        if running == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                what: format!("the tasks of {hostname} to stop after it was drained ({running} still run)"),
+                after: timeout,
+                hint: format!("`swarmlab node ls` shows the node; `docker node ps {hostname}` its tasks"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(hostname: &str, status: ManagerStatus) -> Member {
+        Member {
+            hostname: hostname.into(),
+            role: if status == ManagerStatus::NotManager {
+                Role::Worker
+            } else {
+                Role::Manager
+            },
+            status,
+        }
+    }
+
+    fn swarm_3_2() -> Vec<Member> {
+        vec![
+            member("worker-2", ManagerStatus::NotManager),
+            member("manager-1", ManagerStatus::Leader),
+            member("worker-1", ManagerStatus::NotManager),
+            member("manager-3", ManagerStatus::Reachable),
+            member("manager-2", ManagerStatus::Reachable),
+        ]
+    }
+
+    #[test]
+    fn managers_go_first_one_at_a_time_the_leader_last_then_workers() {
+        let all: Vec<String> = swarm_3_2().iter().map(|m| m.hostname.clone()).collect();
+        assert_eq!(
+            order(&all, &swarm_3_2()),
+            ["manager-2", "manager-3", "manager-1", "worker-1", "worker-2"]
+        );
+        assert_eq!(
+            order(&["worker-1".into(), "manager-1".into()], &swarm_3_2()),
+            ["manager-1", "worker-1"]
+        );
+        let mut many: Vec<Member> = (1..=11)
+            .map(|i| member(&format!("worker-{i}"), ManagerStatus::NotManager))
+            .collect();
+        many.push(member("manager-1", ManagerStatus::Leader));
+        let names: Vec<String> = many.iter().map(|m| m.hostname.clone()).collect();
+        assert_eq!(
+            order(&names, &many)[..3],
+            ["manager-1", "worker-1", "worker-2"],
+            "by index, not by text"
+        );
+    }
+
+    #[test]
+    fn a_step_that_would_lose_quorum_is_refused() {
+        let healthy = swarm_3_2();
+        assert_eq!(quorum_refusal("manager-2", &healthy), None);
+        assert_eq!(quorum_refusal("worker-1", &healthy), None);
+        let mut one_down = healthy.clone();
+        one_down[3].status = ManagerStatus::Unreachable;
+        let refused = quorum_refusal("manager-2", &one_down).unwrap();
+        assert!(
+            refused.contains("2 of 3 managers are reachable") && refused.contains("needs 2"),
+            "{refused}"
+        );
+        // Upgrading the one that is down already costs nothing more.
+        assert_eq!(quorum_refusal("manager-3", &one_down), None);
+        let single = vec![
+            member("manager-1", ManagerStatus::Leader),
+            member("worker-1", ManagerStatus::NotManager),
+        ];
+        assert_eq!(quorum_refusal("manager-1", &single), None, "a single manager may go");
+    }
+}
