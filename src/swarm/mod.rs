@@ -108,7 +108,22 @@ pub(crate) async fn join(docker: &Docker, address: Ipv4Addr, manager: Ipv4Addr, 
         join_token: Some(token.to_string()),
         ..Default::default()
     };
-    docker.join_swarm(request).await.context("swarm join failed")
+    match docker.join_swarm(request).await {
+        // A busy machine (a hundred nodes joining at once) makes the engine
+        // give up waiting, not joining: it says the attempt goes on. The
+        // caller's wait for Ready decides, within its own deadline.
+        Err(e) if joins_in_background(&crate::error::engine_message(&e)) => {
+            tracing::debug!(%address, "swarm join goes on in the background");
+            Ok(())
+        }
+        other => other.context("swarm join failed"),
+    }
+}
+
+/// Whether a join error is the engine's "Timeout was reached before node
+/// joined. The attempt to join the swarm will continue in the background."
+fn joins_in_background(message: &str) -> bool {
+    message.contains("will continue in the background")
 }
 
 /// Waits until every host in `hostnames` is Ready in the manager's node list.
@@ -178,5 +193,13 @@ mod tests {
         };
         assert_eq!(tokens.for_role(Role::Worker), "SWMTKN-w");
         assert_eq!(tokens.for_role(Role::Manager), "SWMTKN-m");
+    }
+
+    #[test]
+    fn a_join_that_goes_on_in_the_background_is_not_a_failure() {
+        assert!(joins_in_background(
+            "Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \"docker info\" command to see the current swarm status of your node."
+        ));
+        assert!(!joins_in_background("invalid join token"));
     }
 }
