@@ -24,6 +24,7 @@ pub mod input;
 pub mod labels;
 pub mod lifecycle;
 pub mod naming;
+mod neighbours;
 mod node_choice;
 mod node_container;
 pub mod node_image;

@@ -62,6 +62,11 @@ pub async fn create(
     {
         progress.note(&raised);
     }
+    if engine.is_local()
+        && let Some(said) = crate::neighbours::ensure_room(options.managers + options.workers).await?
+    {
+        progress.note(&said);
+    }
     let cancel = CancellationToken::new();
     let run = Run::new();
     // Set once this run holds the name (its network won): from then on the

@@ -157,6 +157,11 @@ pub async fn add(
     {
         progress.note(&raised);
     }
+    if cluster.engine.is_local()
+        && let Some(said) = crate::neighbours::ensure_room(cluster.nodes.len() as u32 + count).await?
+    {
+        progress.note(&said);
+    }
     let image = match choice {
         Some(choice) => Some(crate::node_image::resolve_choice(&cluster.engine, Some(choice), progress).await?),
         None => None,

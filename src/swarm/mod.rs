@@ -134,10 +134,15 @@ pub(crate) async fn wait_ready(
     total: Duration,
 ) -> Result<()> {
     loop {
-        let nodes = manager
-            .list_nodes(None)
-            .await
-            .context("cannot list the swarm's nodes")?;
+        // A manager busy with many joins can miss its own deadline for a
+        // listing: ask again until ours.
+        let nodes = match manager.list_nodes(None).await {
+            Err(e) if Instant::now() < deadline && crate::error::engine_message(&e).contains("DeadlineExceeded") => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            listed => listed.context("cannot list the swarm's nodes")?,
+        };
         let ready: BTreeSet<String> = nodes
             .iter()
             .filter(|n| is_ready(n))
