@@ -69,12 +69,7 @@ fn the_seed_flow_runs_on_nodes_of_a_current_engine() {
             .args(["demo", "--name", &name, "--engine", "28.5", "--port", &port, "--json"])
             .run(),
     );
-    let stages: Vec<&str> = report["timings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["stage"].as_str().unwrap())
-        .collect();
+    let stages = crate::support::demo_stages(&report);
     for stage in [
         "create",
         "first answer",

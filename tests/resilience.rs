@@ -258,12 +258,7 @@ fn the_demo_runs_the_whole_scenario_and_leaves_nothing() {
         .stderr_has("8. Swarm does not move tasks back")
         .run();
     let report = json(&output);
-    let stages: Vec<&str> = report["timings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["stage"].as_str().unwrap())
-        .collect();
+    let stages = crate::support::demo_stages(&report);
     assert_eq!(
         stages,
         [

@@ -367,6 +367,17 @@ pub fn node_ids(cluster: &TestCluster) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The stages of a `swarmlab demo --json` report, in order.
+#[track_caller]
+pub fn demo_stages(report: &serde_json::Value) -> Vec<&str> {
+    report["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["stage"].as_str().unwrap())
+        .collect()
+}
+
 #[track_caller]
 pub fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("swarmlab prints JSON")
