@@ -60,7 +60,7 @@ async fn update_spec(manager: &Docker, node: &Node, change: impl FnOnce(&mut Nod
     let id = node.id.clone().unwrap_or_default();
     let mut spec = node.spec.clone().unwrap_or_default();
     change(&mut spec);
-    let version = node.version.as_ref().and_then(|v| v.index).unwrap_or_default() as i64;
+    let version = crate::swarm::version_index(node) as i64;
     manager
         .update_node(&id, spec, UpdateNodeOptionsBuilder::new().version(version).build())
         .await

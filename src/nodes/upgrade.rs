@@ -174,6 +174,9 @@ async fn one(
     set_availability(&manager, hostname, NodeSpecAvailabilityEnum::DRAIN, timeout).await?;
     wait_drained(&manager, &before, hostname, timeout).await?;
     let drained = started.elapsed();
+    // The swarm keeps calling the old engine Ready for a few heartbeats
+    // after it stops; only a registration newer than this is the new one.
+    let last_seen = swarm::version_index(&swarm_entry(&manager, hostname).await?);
 
     progress.step(hostname, &format!("making its container anew from {image}"));
     let options = StopContainerOptionsBuilder::new().t(10).build();
@@ -190,17 +193,8 @@ async fn one(
     launcher.start(&plan).await?;
 
     progress.step(hostname, "waiting until it is Ready");
-    let mut observer = Observer::new(&cluster.engine, &cluster.name);
-    observer
-        .until(timeout, &format!("{hostname} to be Ready"), |state| {
-            state.ready.contains(hostname)
-        })
-        .await?;
+    let (manager, after) = wait_registered(cluster, hostname, last_seen, timeout).await?;
     let ready = started.elapsed();
-    // Its new container has a new API port: ask the cluster as it is now.
-    let now = Cluster::open(&cluster.engine, &cluster.name).await?;
-    let manager = manager_for(&now, hostname).await?;
-    let after = swarm_entry(&manager, hostname).await?;
     if after.id != before.id {
         return Err(Error::NodeFailed {
             node: hostname.to_string(),
@@ -215,7 +209,7 @@ async fn one(
     }
     progress.step(hostname, "active again; waiting for every service to be whole");
     set_availability(&manager, hostname, NodeSpecAvailabilityEnum::ACTIVE, timeout).await?;
-    observer.converged(timeout).await?;
+    Observer::new(&cluster.engine, &cluster.name).converged(timeout).await?;
     let to_engine = swarm::engine_version(&after);
     progress.done(hostname, &format!("upgraded: engine {from_engine} → {to_engine}"));
     Ok(Upgraded {
@@ -250,6 +244,44 @@ async fn set_availability(
             }
             Err(error) => return Err(error),
         }
+    }
+}
+
+/// Waits until node `hostname` is Ready by a registration newer than
+/// `last_seen` (its node entry's version then), and returns a manager to ask
+/// from now on with that entry. The cluster is opened anew at each look: a
+/// single manager's new container has a new API port.
+async fn wait_registered(
+    cluster: &Cluster,
+    hostname: &str,
+    last_seen: u64,
+    timeout: Duration,
+) -> Result<(Docker, Node)> {
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        let look = async {
+            let now = Cluster::open(&cluster.engine, &cluster.name).await?;
+            let manager = manager_for(&now, hostname).await?;
+            let entry = swarm_entry(&manager, hostname).await?;
+            Ok::<_, Error>((manager, entry))
+        };
+        match look.await {
+            Ok((manager, entry)) if swarm::is_ready(&entry) && swarm::version_index(&entry) > last_seen => {
+                return Ok((manager, entry));
+            }
+            Ok(_) => {}
+            Err(error) => last_error = Some(error),
+        }
+        if Instant::now() >= deadline {
+            let still = last_error.map_or_else(|| "it has not registered anew".to_string(), |e| e.to_string());
+            return Err(Error::Timeout {
+                what: format!("{hostname} to be Ready (still: {still})"),
+                after: timeout,
+                hint: format!("`docker logs {}-{hostname}` shows its engine's start", cluster.name),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

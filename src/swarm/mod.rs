@@ -20,7 +20,7 @@ use crate::naming::Role;
 
 pub use nodes::{Availability, ManagerStatus, NodeStatus};
 pub(crate) use nodes::{
-    availability, engine_version, entries, entry, hostname, is_ready, manager_status, role, status,
+    availability, engine_version, entries, entry, hostname, is_ready, manager_status, role, status, version_index,
 };
 pub(crate) use view::{SwarmView, TaskInfo};
 
@@ -176,7 +176,7 @@ pub(crate) async fn label_node(
     let node = entry(&nodes, hostname).ok_or_else(|| Error::Other(format!("the swarm has no node {hostname}")))?;
     let mut spec = node.spec.clone().unwrap_or_default();
     spec.labels.get_or_insert_with(Default::default).extend(labels.clone());
-    let version = node.version.as_ref().and_then(|v| v.index).unwrap_or_default() as i64;
+    let version = version_index(node) as i64;
     let options = bollard::query_parameters::UpdateNodeOptionsBuilder::new()
         .version(version)
         .build();

@@ -153,6 +153,12 @@ pub(crate) fn availability(node: &Node) -> Availability {
 }
 
 /// The node's engine version, as the swarm heard it.
+/// The node entry's version in the swarm's store: every change of the entry
+/// (a registration, a status, a spec update) raises it.
+pub(crate) fn version_index(node: &Node) -> u64 {
+    node.version.as_ref().and_then(|v| v.index).unwrap_or_default()
+}
+
 pub(crate) fn engine_version(node: &Node) -> String {
     node.description
         .as_ref()
