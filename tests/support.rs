@@ -281,10 +281,49 @@ impl TestCluster {
     }
 }
 
+impl TestCluster {
+    /// For a failed test's output: the swarm as a manager sees it, and the
+    /// end of every node's engine log.
+    fn tell_where_things_stand(&self) {
+        let run = |program: &str, args: &[&str]| {
+            std::process::Command::new(program)
+                .args(args)
+                .output()
+                .map(|o| {
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    )
+                })
+                .unwrap_or_default()
+        };
+        let label = format!("label=io.swarmlab.cluster={}", self.name);
+        let containers = run("docker", &["ps", "-a", "--filter", &label, "--format", "{{.Names}}"]);
+        // A worker cannot list the swarm; the first manager that answers can.
+        for container in containers.lines() {
+            let nodes = run("docker", &["exec", container, "docker", "node", "ls"]);
+            if nodes.contains("HOSTNAME") {
+                eprintln!("--- docker node ls (from {container})\n{nodes}");
+                break;
+            }
+        }
+        for container in containers.lines() {
+            eprintln!(
+                "--- {container}: the end of its log\n{}",
+                run("docker", &["logs", "--tail", "15", container])
+            );
+        }
+    }
+}
+
 impl Drop for TestCluster {
     fn drop(&mut self) {
         if self.deleted {
             return;
+        }
+        if std::thread::panicking() {
+            self.tell_where_things_stand();
         }
         let _ = swarmlab_command().args(["delete", "--name", &self.name]).output();
     }

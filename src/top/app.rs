@@ -43,7 +43,11 @@ pub(crate) enum Action {
 pub(crate) struct App {
     pub(crate) snapshot: Snapshot,
     pub(crate) sort: SortKey,
-    pub(crate) selected: usize,
+    /// The selected node, by name: it stays selected as the rows move
+    /// under it (a re-sort by CPU, nodes coming and going).
+    selected: Option<String>,
+    /// Rows a page key moves by: the node table's height, as last drawn.
+    pub(crate) page: usize,
     pub(crate) view: View,
     /// Usage of task containers of the open node, by container ID.
     pub(crate) task_usage: HashMap<String, Usage>,
@@ -58,7 +62,8 @@ impl App {
                 ..Default::default()
             },
             sort: SortKey::Name,
-            selected: 0,
+            selected: None,
+            page: 10,
             view: View::Nodes,
             task_usage: HashMap::new(),
         }
@@ -86,9 +91,49 @@ impl App {
         }
     }
 
+    /// The selected row: the selected node's, else the first.
+    pub(crate) fn selected(&self) -> usize {
+        let rows = self.rows();
+        self.selected
+            .as_ref()
+            .and_then(|host| rows.iter().position(|n| &n.hostname == host))
+            .unwrap_or(0)
+    }
+
+    /// Selects the row `by` away from the selected one, kept in range.
+    fn move_selection(&mut self, by: isize) {
+        let rows = self.rows();
+        let last = rows.len().saturating_sub(1);
+        let to = self.selected().saturating_add_signed(by).min(last);
+        self.selected = rows.get(to).map(|n| n.hostname.clone());
+    }
+
     pub(crate) fn update(&mut self, snapshot: Snapshot) {
+        // Where the selected node went away, its row's place stays selected.
+        // Until the user picks one, the top row is selected, whichever it is.
+        let at = self.selected();
         self.snapshot = snapshot;
-        self.selected = self.selected.min(self.snapshot.nodes.len().saturating_sub(1));
+        if self
+            .selected
+            .as_ref()
+            .is_some_and(|host| !self.snapshot.nodes.iter().any(|n| &n.hostname == host))
+        {
+            let rows = self.rows();
+            self.selected = rows
+                .get(at.min(rows.len().saturating_sub(1)))
+                .map(|n| n.hostname.clone());
+        }
+    }
+
+    /// Cluster totals for the header: CPU % (of one core), memory, and
+    /// running tasks, over the nodes with figures.
+    pub(crate) fn totals(&self) -> (f64, u64, usize) {
+        let nodes = &self.snapshot.nodes;
+        (
+            nodes.iter().filter_map(|n| n.usage).map(|u| u.cpu_percent).sum(),
+            nodes.iter().filter_map(|n| n.usage).map(|u| u.memory_bytes).sum(),
+            nodes.iter().map(running_tasks).sum(),
+        )
     }
 
     pub(crate) fn key(&mut self, key: KeyEvent) -> Action {
@@ -116,14 +161,14 @@ impl App {
                     SortKey::Tasks => SortKey::Name,
                 }
             }
-            KeyCode::Down | KeyCode::Char('j') if self.view == View::Nodes => {
-                self.selected = (self.selected + 1).min(self.snapshot.nodes.len().saturating_sub(1));
-            }
-            KeyCode::Up | KeyCode::Char('k') if self.view == View::Nodes => {
-                self.selected = self.selected.saturating_sub(1);
-            }
+            KeyCode::Down | KeyCode::Char('j') if self.view == View::Nodes => self.move_selection(1),
+            KeyCode::Up | KeyCode::Char('k') if self.view == View::Nodes => self.move_selection(-1),
+            KeyCode::PageDown if self.view == View::Nodes => self.move_selection(self.page.max(1) as isize),
+            KeyCode::PageUp if self.view == View::Nodes => self.move_selection(-(self.page.max(1) as isize)),
+            KeyCode::Home | KeyCode::Char('g') if self.view == View::Nodes => self.move_selection(isize::MIN / 2),
+            KeyCode::End | KeyCode::Char('G') if self.view == View::Nodes => self.move_selection(isize::MAX / 2),
             KeyCode::Enter | KeyCode::Right if self.view == View::Nodes => {
-                if let Some(node) = self.rows().get(self.selected) {
+                if let Some(node) = self.rows().get(self.selected()) {
                     self.view = View::Node(node.hostname.clone());
                 }
             }
@@ -172,10 +217,43 @@ mod tests {
         for _ in 0..10 {
             press(&mut app, KeyCode::Down);
         }
-        assert_eq!(app.selected, 2);
+        assert_eq!(app.selected(), 2);
         let mut fewer = super::super::fixtures::snapshot();
         fewer.nodes.truncate(1);
         app.update(fewer);
-        assert_eq!(app.selected, 0);
+        assert_eq!(app.selected(), 0);
+    }
+
+    #[test]
+    fn a_hundred_nodes_page_and_the_selection_follows_its_node() {
+        let mut app = App::new("lab");
+        app.update(super::super::fixtures::many(100));
+        app.page = 20;
+        press(&mut app, KeyCode::PageDown);
+        press(&mut app, KeyCode::PageDown);
+        press(&mut app, KeyCode::Down);
+        assert_eq!(app.rows()[app.selected()].hostname, "worker-41");
+        press(&mut app, KeyCode::End);
+        assert_eq!(app.selected(), 100);
+        press(&mut app, KeyCode::PageDown);
+        assert_eq!(app.selected(), 100);
+        press(&mut app, KeyCode::Home);
+        assert_eq!(app.selected(), 0);
+        press(&mut app, KeyCode::PageUp);
+        assert_eq!(app.selected(), 0);
+        // A re-sort moves the rows, not the selection off its node.
+        for _ in 0..41 {
+            press(&mut app, KeyCode::Down);
+        }
+        press(&mut app, KeyCode::Char('c'));
+        assert_eq!(app.rows()[app.selected()].hostname, "worker-41");
+        assert_ne!(app.selected(), 41);
+        // A new look at the cluster keeps it too.
+        app.update(super::super::fixtures::many(100));
+        assert_eq!(app.rows()[app.selected()].hostname, "worker-41");
+        let (cpu, memory, tasks) = app.totals();
+        assert_eq!(tasks, 301, "three on each worker, one on the manager");
+        assert_eq!(memory, (100 * 35 + 42) << 20);
+        assert!((cpu - 508.5).abs() < 0.01, "{cpu}");
     }
 }

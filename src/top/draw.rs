@@ -21,7 +21,7 @@ pub(crate) fn draw(frame: &mut Frame, app: &App) {
         None => draw_nodes(frame, body, app),
     }
     let keys = match app.view {
-        View::Nodes => "q quit  ↑↓ select  enter open  s sort (n name, c cpu, m memory, t tasks)",
+        View::Nodes => "q quit  ↑↓ pgup pgdn home end select  enter open  s sort (n name, c cpu, m memory, t tasks)",
         View::Node(_) => "q quit  esc back",
     };
     frame.render_widget(Paragraph::new(keys).style(Style::new().fg(Color::DarkGray)), footer);
@@ -38,9 +38,11 @@ fn title_line(app: &App) -> Line<'static> {
     ];
     if snapshot.status == SnapshotStatus::Ok && snapshot.message.is_empty() {
         let ready = snapshot.nodes.iter().filter(|n| n.state == NodeStatus::Ready).count();
+        let (cpu, memory, tasks) = app.totals();
         spans.push(Span::raw(format!(
-            "{ready}/{} nodes ready  sorted by {}",
+            "{ready}/{} nodes ready  CPU {cpu:.1}%  {}  {tasks} tasks  sorted by {}",
             snapshot.nodes.len(),
+            bytes(memory, true),
             app.sort.label()
         )));
     } else {
@@ -91,8 +93,12 @@ fn draw_nodes(frame: &mut Frame, area: ratatui::layout::Rect, app: &App) {
     let table = Table::new(rows, widths)
         .header(header)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-        .block(Block::bordered().title(" nodes "));
-    let mut state = TableState::default().with_selected(Some(app.selected));
+        .block(Block::bordered().title(format!(
+            " nodes · {} of {} ",
+            app.selected() + 1,
+            app.snapshot.nodes.len()
+        )));
+    let mut state = TableState::default().with_selected(Some(app.selected()));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
@@ -218,6 +224,17 @@ mod tests {
             },
         );
         insta::assert_snapshot!("node_opened", render(&app));
+    }
+
+    #[test]
+    fn a_hundred_nodes_scroll_to_the_selection() {
+        let mut app = App::new("lab");
+        app.update(super::super::fixtures::many(100));
+        app.page = 7;
+        for _ in 0..7 {
+            app.key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+        }
+        insta::assert_snapshot!("a_hundred_nodes_scrolled", render(&app));
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub async fn run(cluster: &Cluster) -> Result<()> {
     // Fault injection for the test that the terminal survives a panic.
     let panic_after_draw = std::env::var_os("SWARMLAB_TOP_FAULT").is_some_and(|f| f == "panic");
     let outcome = loop {
+        // The node table's rows: the screen less the title, footer, borders
+        // and column header.
+        app.page = terminal.size().map_or(10, |s| usize::from(s.height.saturating_sub(5)));
         if let Err(e) = terminal.draw(|frame| draw::draw(frame, &app)) {
             break Err(Error::Other(format!("cannot draw: {e}")));
         }
@@ -162,5 +165,31 @@ pub(crate) mod fixtures {
                 node("worker-2", Role::Worker, 0.5, 36, vec![]),
             ],
         }
+    }
+
+    /// One manager and `workers` workers, three tasks each on the workers,
+    /// CPU figures that do not follow the names.
+    pub(crate) fn many(workers: u32) -> Snapshot {
+        let mut snapshot = snapshot();
+        let template = snapshot.nodes[1].clone();
+        snapshot.nodes.truncate(1);
+        for i in 1..=workers {
+            let mut node = template.clone();
+            node.hostname = format!("worker-{i}");
+            node.container = format!("lab-worker-{i}");
+            if let Some(usage) = node.usage.as_mut() {
+                usage.cpu_percent = f64::from((i * 37) % 101) / 10.0;
+            }
+            node.tasks = (0..3)
+                .map(|k| {
+                    let mut task = template.tasks[0].clone();
+                    task.slot = (i * 3 + k).to_string();
+                    task.id = format!("quotes{}", task.slot);
+                    task
+                })
+                .collect();
+            snapshot.nodes.push(node);
+        }
+        snapshot
     }
 }
