@@ -161,11 +161,15 @@ async fn the_page_follows_the_cluster_live() {
 
     // Readable at the large end: 20 nodes, 100 tasks, on a 1400 px page.
     let layout = client
-        .execute(LARGE_CLUSTER, vec![])
+        .execute(LARGE_CLUSTER, vec![20.into(), 5.into()])
         .await
         .expect("the page draws a large snapshot");
     assert_eq!(layout["columns"], 20, "{layout}");
-    assert_eq!(layout["boxes"], 100, "{layout}");
+    assert_eq!(
+        layout["boxes"],
+        19 * 5 + 3,
+        "12 tasks of 3 services on one node are 3 boxes: {layout}"
+    );
     assert_eq!(
         layout["overflowsPage"], false,
         "columns wrap instead of overflowing: {layout}"
@@ -176,34 +180,79 @@ async fn the_page_follows_the_cluster_live() {
         layout["rows"].as_u64().unwrap() >= 3,
         "20 columns wrap over several rows: {layout}"
     );
+
+    // And at a hundred workers with 300 tasks, one node crowded: cards in a
+    // grid, its tasks collapsed into a count per service, and filters.
+    let layout = client
+        .execute(LARGE_CLUSTER, vec![101.into(), 3.into()])
+        .await
+        .expect("the page draws a hundred nodes");
+    assert_eq!(layout["columns"], 101, "{layout}");
+    assert_eq!(layout["overflowsPage"], false, "{layout}");
+    assert_eq!(layout["clippedBoxes"], 0, "{layout}");
+    assert!(layout["minFontPx"].as_f64().unwrap() >= 11.0, "{layout}");
+    assert!(
+        layout["perRow"].as_u64().unwrap() >= 8,
+        "dense cards: at least 8 a row on 1400 px: {layout}"
+    );
+    assert_eq!(
+        layout["crowded"], "cache×4 quotes-service×4 web×4",
+        "a crowded node shows a count per service: {layout}"
+    );
+    std::fs::write(
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/viz-101-nodes.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client
+        .goto(&format!("http://127.0.0.1:{port}/?service=web&state=down"))
+        .await
+        .unwrap();
+    let filtered = client
+        .execute(
+            &format!("{}\nreturn [controls.service.value, controls.state.value, document.querySelectorAll('[data-node]').length, document.querySelectorAll('.task:not([data-service=web])').length, location.search];", LARGE_CLUSTER.replace("return {", "const measured = {")),
+            vec![101.into(), 3.into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        filtered,
+        serde_json::json!(["web", "down", 1, 0, "?service=web&state=down"]),
+        "filters from the address: only nodes down with web tasks, only web tasks"
+    );
     client.close().await.unwrap();
 }
 
-/// Stops the live feed, draws 20 nodes with 5 tasks each, and measures.
+/// Stops the live feed, draws `arguments[0]` nodes with `arguments[1]`
+/// tasks each (the last worker 12), the fifth worker down, and measures.
 const LARGE_CLUSTER: &str = r#"
 events.close();
+const [count, perNode] = arguments;
 const nodes = [];
-for (let n = 0; n < 20; n++) {
+for (let n = 0; n < count; n++) {
   const tasks = [];
-  for (let t = 0; t < 5; t++) {
+  for (let t = 0; t < (n === count - 1 ? 12 : perNode); t++) {
     tasks.push({ id: `t${n}-${t}`, service: ["quotes-service", "web", "cache"][t % 3],
-      slot: String(n * 5 + t + 1), image: "swarmlab/quotes:latest", state: "running",
+      slot: String(n * perNode + t + 1), image: "swarmlab/quotes:latest", state: "running",
       lost: false, container: "" });
   }
   nodes.push({ hostname: n < 3 ? `manager-${n + 1}` : `worker-${n - 2}`, role: n < 3 ? "manager" : "worker",
     manager_status: n === 0 ? "leader" : "", availability: "active", engine_version: "20.10.24+dfsg1",
-    state: "ready", container: "", container_state: "running",
+    state: n === 7 ? "down" : "ready", container: "", container_state: "running",
     usage: { cpu_percent: 1.5, memory_bytes: 40 << 20, memory_limit: 0, net_rx_bytes: 0, net_tx_bytes: 0 },
     tasks });
 }
 render({ cluster: "large", status: "ok", message: "", nodes });
 const columns = [...document.querySelectorAll("[data-node]")];
 const boxes = [...document.querySelectorAll(".task")];
-const tops = new Set(columns.map(c => Math.round(c.getBoundingClientRect().top)));
+const tops = columns.map(c => Math.round(c.getBoundingClientRect().top));
+const crowded = columns[columns.length - 1];
 return {
   columns: columns.length,
   boxes: boxes.length,
-  rows: tops.size,
+  rows: new Set(tops).size,
+  perRow: tops.filter(t => t === tops[0]).length,
+  crowded: [...crowded.querySelectorAll(".task")].map(b => `${b.dataset.service}×${b.dataset.count || 1}`).join(" "),
   overflowsPage: document.documentElement.scrollWidth > window.innerWidth,
   clippedBoxes: boxes.filter(b => b.scrollWidth > b.clientWidth + 1).length,
   minFontPx: Math.min(...boxes.map(b => parseFloat(getComputedStyle(b).fontSize))),

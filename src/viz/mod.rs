@@ -23,8 +23,9 @@ use crate::naming::ClusterName;
 use crate::snapshot::Collector;
 
 const PAGE: &str = include_str!("page.html");
-/// How often the cluster is read; changes reach the page within this.
-const INTERVAL: Duration = Duration::from_millis(500);
+/// How often the cluster is read; changes reach the page within this. Once
+/// a second keeps a look at a hundred nodes and 300 tasks cheap.
+const INTERVAL: Duration = Duration::from_secs(1);
 /// Event streams open at once; each costs a task and a socket. A handful of
 /// tabs is the use; beyond this a page is told to try again later.
 pub const MAX_STREAMS: usize = 16;
