@@ -46,7 +46,7 @@ pub struct CreateArgs {
     /// Swarm dispatcher heartbeat, e.g. 1s (Swarm's default is 5s)
     #[arg(long, value_parser = input::interval, value_name = "DURATION")]
     heartbeat: Option<Duration>,
-    /// How long to wait for every node to be Ready [default: 2m]
+    /// How long to wait for every node to be Ready [default: 2m, or 2s a node past 60 nodes]
     #[arg(long, value_parser = input::duration, value_name = "DURATION")]
     wait: Option<Duration>,
     /// Keep what was created when creation fails or is interrupted

@@ -89,13 +89,21 @@ pub(crate) async fn remove_labelled(engine: &HostEngine, filter: &HashMap<String
 }
 
 /// Removes a network. The engine may still count an endpoint for a moment
-/// after the containers on it are gone, so "active endpoints" is retried.
+/// after the containers on it are gone, so "active endpoints" is retried;
+/// an endpoint left behind by a container that no longer exists (a Docker
+/// race seen when a hundred nodes go at once) is disconnected by force.
 async fn remove_network(engine: &HostEngine, id: &str, name: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(5);
+    let mut forced = false;
     loop {
         match engine.docker.remove_network(id).await {
             Err(e) if is_not_found(&e) => return Ok(()),
             Err(e) if engine_message(&e).contains("active endpoints") && Instant::now() < deadline => {
+                if !forced && started.elapsed() > Duration::from_secs(2) {
+                    forced = true;
+                    disconnect_stale_endpoints(engine, id).await;
+                }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) if engine_message(&e).contains("active endpoints") => {
@@ -105,6 +113,30 @@ async fn remove_network(engine: &HostEngine, id: &str, name: &str) -> Result<()>
             }
             Err(e) => return Err(e).with_context(|| format!("cannot remove network {name}")),
             Ok(()) => return Ok(()),
+        }
+    }
+}
+
+/// Disconnects, by force, every endpoint of network `id` whose container
+/// the engine no longer knows. A container that exists is left alone, ours
+/// or not.
+async fn disconnect_stale_endpoints(engine: &HostEngine, id: &str) {
+    let Ok(network) = engine.docker.inspect_network(id, None).await else {
+        return;
+    };
+    for (container, endpoint) in network.containers.unwrap_or_default() {
+        match engine.docker.inspect_container(&container, None).await {
+            Err(e) if is_not_found(&e) => {}
+            _ => continue,
+        }
+        let name = endpoint.name.unwrap_or(container);
+        let request = bollard::models::NetworkDisconnectRequest {
+            container: name.clone(),
+            force: Some(true),
+        };
+        match engine.docker.disconnect_network(id, request).await {
+            Ok(()) => tracing::debug!(endpoint = %name, "stale endpoint disconnected"),
+            Err(error) => tracing::debug!(endpoint = %name, %error, "cannot disconnect a stale endpoint"),
         }
     }
 }

@@ -57,6 +57,13 @@ impl CreateOptions {
     }
 }
 
+/// How long a cluster of `nodes` may take to be Ready when nothing says:
+/// two minutes, or two seconds a node past 60 (a create costs about a
+/// CPU-second a node, and two cores at a hundred nodes take their time).
+pub(crate) fn default_wait(nodes: u32) -> Duration {
+    Duration::from_secs(120).max(Duration::from_secs(2) * nodes)
+}
+
 /// What the command line says; None where it says nothing.
 #[derive(Debug, Clone, Default)]
 pub struct CreateFlags {
@@ -87,7 +94,10 @@ impl CreateOptions {
         options.workers = flags.workers.or(file.workers).unwrap_or(options.workers);
         options.node_image = Choice::from_parts(flags.image.as_ref(), flags.engine.as_ref()).or_else(|| file.choice());
         options.heartbeat = flags.heartbeat.or(file.heartbeat);
-        options.wait = flags.wait.or(file.wait).unwrap_or(options.wait);
+        options.wait = flags
+            .wait
+            .or(file.wait)
+            .unwrap_or_else(|| default_wait(options.managers + options.workers));
         options.retain = flags.retain;
         options.api_port = flags.api_port;
         options.settings = file.settings();
@@ -123,6 +133,25 @@ mod tests {
         assert_eq!(options.wait, Duration::from_secs(120));
         assert_eq!(options.heartbeat, None);
         assert!(!options.insecure && !options.retain);
+    }
+
+    #[test]
+    fn large_clusters_get_longer_to_be_ready_unless_told() {
+        assert_eq!(default_wait(4), Duration::from_secs(120));
+        assert_eq!(default_wait(60), Duration::from_secs(120));
+        assert_eq!(default_wait(101), Duration::from_secs(202));
+        let flags = CreateFlags {
+            workers: Some(100),
+            ..Default::default()
+        };
+        let big = CreateOptions::assemble(flags.clone(), &ClusterFile::default(), "lab").unwrap();
+        assert_eq!(big.wait, Duration::from_secs(202));
+        let told = CreateFlags {
+            wait: Some(Duration::from_secs(60)),
+            ..flags
+        };
+        let told = CreateOptions::assemble(told, &ClusterFile::default(), "lab").unwrap();
+        assert_eq!(told.wait, Duration::from_secs(60));
     }
 
     #[test]

@@ -153,13 +153,24 @@ pub(crate) async fn wait_ready(
             return Ok(());
         }
         if Instant::now() >= deadline {
+            // Each by name, with what the swarm says of it: never joined, or
+            // joined and not (or no longer) heard from.
+            let said: Vec<String> = missing
+                .iter()
+                .map(|host| match entry(&nodes, host) {
+                    Some(node) => format!("{host} ({})", status(node)),
+                    None => format!("{host} (not in the swarm)"),
+                })
+                .collect();
             return Err(Error::Timeout {
-                what: format!("nodes to be Ready in the swarm (still not: {})", missing.join(", ")),
+                what: format!("nodes to be Ready in the swarm (still not: {})", said.join(", ")),
                 after: total,
                 hint: "raise --wait, or look at `docker logs` of the node containers".into(),
             });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Each look lists every node on a manager that is busy with them
+        // joining: a large cluster is looked at less often.
+        tokio::time::sleep(Duration::from_millis(50) * (1 + hostnames.len() as u32 / 20)).await;
     }
 }
 
