@@ -10,7 +10,6 @@ use bollard::models::{
     ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
 };
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::chaos::{self, TaskSelection};
@@ -293,24 +292,8 @@ async fn wait_for_answer(port: u16, timeout: Duration) -> Result<Answer> {
 
 /// GET /api/quote on 127.0.0.1:`port`.
 async fn get_quote(port: u16) -> std::result::Result<Answer, String> {
-    let mut stream = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(("127.0.0.1", port)),
-    )
-    .await
-    .map_err(|_| "timed out".to_string())?
-    .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /api/quote HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut response))
-        .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).ok_or("no body")?;
-    let json: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    let body = crate::traffic::get(port, "/api/quote").await?;
+    let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     Ok(Answer {
         address: json["ipAddress"].as_str().unwrap_or_default().to_string(),
         quote: json["quote"].as_str().unwrap_or_default().to_string(),

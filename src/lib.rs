@@ -37,6 +37,7 @@ mod stats;
 mod swarm;
 pub mod tls;
 pub mod top;
+pub mod traffic;
 pub mod viz;
 
 pub use error::{Error, Result};

@@ -15,5 +15,6 @@ mod resilience;
 mod safety;
 mod support;
 mod top;
+mod traffic;
 mod viz;
 mod workloads;

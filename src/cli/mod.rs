@@ -12,6 +12,7 @@ mod output;
 mod ports_cmd;
 mod progress;
 mod top_cmd;
+mod traffic_cmd;
 mod viz_cmd;
 
 use clap::{Args, Parser, Subcommand, error::ErrorKind};
@@ -78,6 +79,8 @@ enum Command {
     Viz(viz_cmd::VizArgs),
     /// List the ports the cluster publishes on 127.0.0.1, with their backends
     Ports(ports_cmd::PortsArgs),
+    /// Send requests to a published port and count who answers, how fast, and what fails
+    Traffic(traffic_cmd::TrafficArgs),
     /// Move images into the cluster's nodes; build the demo image
     #[command(subcommand)]
     Image(image_cmd::ImageCommand),
@@ -150,6 +153,7 @@ pub fn run() -> Result<()> {
             Command::Top(args) => top_cmd::run(args).await,
             Command::Viz(args) => viz_cmd::run(args).await,
             Command::Ports(args) => ports_cmd::run(args).await,
+            Command::Traffic(args) => traffic_cmd::run(args).await,
             Command::Image(command) => image_cmd::run(command).await,
             Command::NodeImage(command) => node_image_cmd::run(command).await,
             Command::Context(args) => cluster_cmds::context(args).await,
