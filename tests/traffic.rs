@@ -90,6 +90,24 @@ fn traffic_counts_each_replica_through_a_worker_crash() {
         replicas.values().any(|r| r["last"].as_f64().unwrap() > crashing + 10.0),
         "the others keep answering: {summary}"
     );
+    // The forwarder counted what it carried to each task still a backend.
+    let ports = crate::support::json(&Test::new().args(["ports", "--json", "--name", &cluster.name]).run());
+    let web = &ports["ports"][0];
+    let carried: u64 = web["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["connections"].as_u64().unwrap())
+        .sum();
+    assert!(carried >= 100, "connections counted per backend: {web}");
+    assert!(
+        web["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["bytes_out"].as_u64().unwrap() > 0 || b["connections"] == 0),
+        "{web}"
+    );
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub struct PortsArgs {
     action: Option<PortsAction>,
     #[command(flatten)]
     cluster: ClusterArg,
-    /// Print JSON: {ipvs, ports: [{service, published_port, target_port, publish_mode, address, path, state, message, backends: [{task, node, address}]}]}
+    /// Print JSON: {ipvs, ports: [{service, published_port, target_port, publish_mode, address, path, state, message, backends: [{task, node, address, connections, failures, bytes_in, bytes_out}]}]}
     #[arg(long)]
     json: bool,
 }
@@ -95,6 +95,12 @@ pub async fn run(args: PortsArgs) -> Result<()> {
             format!("{}/tcp", p.target_port),
             p.path.to_string(),
             p.state.to_string(),
+            // Over its current backends, since each became one.
+            format!(
+                "{} / {}",
+                p.backends.iter().map(|b| b.connections).sum::<u64>(),
+                p.backends.iter().map(|b| b.failures).sum::<u64>()
+            ),
             if backends.is_empty() {
                 "-".into()
             } else {
@@ -104,7 +110,18 @@ pub async fn run(args: PortsArgs) -> Result<()> {
     });
     println!(
         "{}",
-        table(&["service", "address", "target", "path", "state", "backends"], rows)
+        table(
+            &[
+                "service",
+                "address",
+                "target",
+                "path",
+                "state",
+                "connections / failed",
+                "backends"
+            ],
+            rows
+        )
     );
     for port in status.ports.iter().filter(|p| p.state == PortState::PortTaken) {
         eprintln!("warning: {}", port.message);

@@ -32,13 +32,24 @@ pub struct PortStatus {
     pub backends: Vec<BackendStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendStatus {
     /// The task, as `docker service ps` names it (service.slot).
     pub task: String,
     pub node: String,
     /// Where connections go, as seen from the node (or the host).
     pub address: String,
+    /// Connections forwarded to it, and those it did not take, since it
+    /// became a backend.
+    #[serde(default)]
+    pub connections: u64,
+    #[serde(default)]
+    pub failures: u64,
+    /// Bytes relayed to it and from it.
+    #[serde(default)]
+    pub bytes_in: u64,
+    #[serde(default)]
+    pub bytes_out: u64,
 }
 
 /// How a port is published in the swarm.

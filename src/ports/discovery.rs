@@ -171,6 +171,7 @@ impl Discovery {
                             task: task.name.clone(),
                             node: host.clone(),
                             address,
+                            ..Default::default()
                         },
                         target,
                     });
@@ -209,6 +210,7 @@ impl Discovery {
                             task: "-".into(),
                             node: forward.node.clone(),
                             address: address.to_string(),
+                            ..Default::default()
                         },
                         target: Target::Direct(address),
                     })

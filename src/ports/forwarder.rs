@@ -16,11 +16,14 @@ use crate::engine::HostEngine;
 use crate::error::{Context, Result};
 use crate::naming::ClusterName;
 
+use super::counters::{Counters, Ledger, attempt_order};
 use super::discovery::{Backend, Discovery, Route, Target};
 use super::relay::relay;
 use crate::forwarder_container::{ForwarderStatus, PortState, PortStatus};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A backend on this machine that takes a second to accept is as good as
+/// gone: the next one is tried within the client's patience.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How many backends a connection tries before it is given up.
 const ATTEMPTS: usize = 3;
 
@@ -54,7 +57,13 @@ struct Gate {
     full: AtomicBool,
 }
 
-type Backends = Arc<RwLock<Arc<Vec<Backend>>>>;
+/// A backend as connections use it: where it is, and what it counts.
+struct Live {
+    backend: Backend,
+    counters: Arc<Counters>,
+}
+
+type Backends = Arc<RwLock<Arc<Vec<Live>>>>;
 
 struct Listening {
     backends: Backends,
@@ -86,6 +95,7 @@ pub async fn serve(
     // The last message logged for each port, so that a state is logged once.
     let mut said: HashMap<u16, String> = HashMap::new();
     let mut status = ForwarderStatus::default();
+    let mut ledger = Ledger::default();
     // Until the swarm has answered once, failures are the start-up, not news.
     let mut read_once = false;
     log(&format!(
@@ -103,7 +113,7 @@ pub async fn serve(
                 }
                 status.ipvs = ipvs;
                 status.error.clear();
-                status.ports = reconcile(&routes, &mut listening, &mut said, &gate);
+                status.ports = reconcile(&routes, &mut listening, &mut said, &gate, &mut ledger);
                 read_once = true;
             }
             Err(error) => {
@@ -137,7 +147,9 @@ fn reconcile(
     listening: &mut HashMap<u16, Listening>,
     said: &mut HashMap<u16, String>,
     gate: &Arc<Gate>,
+    ledger: &mut Ledger,
 ) -> Vec<PortStatus> {
+    ledger.keep_only(routes.iter().flat_map(|r| r.backends.iter().map(|b| &b.status)));
     listening.retain(|port, _| {
         let keep = routes.iter().any(|r| r.published == *port);
         if !keep {
@@ -149,7 +161,16 @@ fn reconcile(
     let mut statuses = Vec::new();
     for route in routes {
         let port = route.published;
-        let backends = Arc::new(route.backends.clone());
+        let backends: Arc<Vec<Live>> = Arc::new(
+            route
+                .backends
+                .iter()
+                .map(|backend| Live {
+                    backend: backend.clone(),
+                    counters: ledger.counters(&backend.status),
+                })
+                .collect(),
+        );
         if let Some(existing) = listening.get(&port) {
             *existing.backends.write().expect("backends lock") = backends;
         } else {
@@ -201,7 +222,11 @@ fn reconcile(
             )
         };
         tell(said, port, &message);
-        statuses.push(route.status(state, &message));
+        let mut status = route.status(state, &message);
+        for backend in &mut status.backends {
+            ledger.counters(backend).fill(backend);
+        }
+        statuses.push(status);
     }
     statuses
 }
@@ -237,21 +262,27 @@ async fn accept(listener: TcpListener, backends: Backends, gate: Arc<Gate>) {
     }
 }
 
-/// Connects to the next backend in turn (trying a few on failure) and
-/// relays bytes both ways until both sides close, or nothing moves for
-/// `idle`.
-async fn forward(inbound: TcpStream, backends: Arc<Vec<Backend>>, first: usize, idle: Duration) {
-    for attempt in 0..ATTEMPTS.min(backends.len()) {
-        let backend = &backends[(first + attempt) % backends.len()];
+/// Connects to the next backend in turn (trying a few on failure, those
+/// that failed just now last) and relays bytes both ways until both sides
+/// close, or nothing moves for `idle`.
+async fn forward(inbound: TcpStream, backends: Arc<Vec<Live>>, first: usize, idle: Duration) {
+    let order = attempt_order(backends.len(), first, |i| backends[i].counters.suspect());
+    for &i in order.iter().take(ATTEMPTS) {
+        let Live { backend, counters } = &backends[i];
         match connect(&backend.target).await {
             Ok(outbound) => {
-                relay(inbound, outbound, idle).await;
+                counters.connected();
+                let (to_backend, from_backend) = relay(inbound, outbound, idle).await;
+                counters.moved(to_backend, from_backend);
                 return;
             }
-            Err(error) => log(&format!(
-                "{} on {} ({}) did not answer: {error}",
-                backend.status.task, backend.status.node, backend.status.address
-            )),
+            Err(error) => {
+                counters.failed();
+                log(&format!(
+                    "{} on {} ({}) did not answer: {error}",
+                    backend.status.task, backend.status.node, backend.status.address
+                ));
+            }
         }
     }
 }
@@ -319,6 +350,7 @@ mod tests {
                 task: "web.1".into(),
                 node: "worker-1".into(),
                 address: address.to_string(),
+                ..Default::default()
             },
             target: Target::Direct(address),
         }
@@ -336,13 +368,14 @@ mod tests {
     #[tokio::test]
     async fn listeners_follow_the_published_ports() {
         let (mut listening, mut said, gate) = (HashMap::new(), HashMap::new(), gate());
+        let mut ledger = Ledger::default();
         let (empty, served) = (free_port(), free_port());
         let task = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let routes = [
             route(empty, vec![]),
             route(served, vec![backend(task.local_addr().unwrap())]),
         ];
-        let statuses = reconcile(&routes, &mut listening, &mut said, &gate);
+        let statuses = reconcile(&routes, &mut listening, &mut said, &gate, &mut ledger);
         let states: Vec<PortState> = statuses.iter().map(|s| s.state).collect();
         assert_eq!(states, [PortState::NoBackends, PortState::Forwarding]);
         assert_eq!(listening.len(), 2, "both ports listen, with or without a task");
@@ -356,9 +389,11 @@ mod tests {
         accepted.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"ping");
 
-        // A port no longer published is closed.
-        let statuses = reconcile(&routes[1..], &mut listening, &mut said, &gate);
+        // A port no longer published is closed; the other's backend counted
+        // the connection.
+        let statuses = reconcile(&routes[1..], &mut listening, &mut said, &gate, &mut ledger);
         assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].backends[0].connections, 1);
         assert!(!listening.contains_key(&empty));
         assert!(TcpStream::connect(("127.0.0.1", empty)).await.is_err());
     }
@@ -374,6 +409,7 @@ mod tests {
             &mut listening,
             &mut said,
             &gate,
+            &mut Ledger::default(),
         );
         assert_eq!(statuses[0].state, PortState::PortTaken);
         assert!(

@@ -17,6 +17,7 @@
 //! `swarmlab ports` reads; its container, and that state's shape, are
 //! `forwarder_container`'s.
 
+mod counters;
 mod discovery;
 mod forwarder;
 mod netns;

@@ -10,12 +10,14 @@ const CHUNK: usize = 8 * 1024;
 
 /// Copies bytes both ways; a side that ends its sending is passed on as
 /// such (half-close), and the connection ends when both have, on an error,
-/// or when nothing has moved either way for `idle`.
-pub(super) async fn relay(mut a: TcpStream, mut b: TcpStream, idle: Duration) {
+/// or when nothing has moved either way for `idle`. Returns the bytes that
+/// went from `a` to `b` and from `b` to `a`.
+pub(super) async fn relay(mut a: TcpStream, mut b: TcpStream, idle: Duration) -> (u64, u64) {
     let (mut a_read, mut a_write) = a.split();
     let (mut b_read, mut b_write) = b.split();
     let (mut from_a, mut from_b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let (mut a_open, mut b_open) = (true, true);
+    let (mut a_to_b, mut b_to_a) = (0u64, 0u64);
     while a_open || b_open {
         tokio::select! {
             read = a_read.read(&mut from_a), if a_open => match read {
@@ -23,20 +25,31 @@ pub(super) async fn relay(mut a: TcpStream, mut b: TcpStream, idle: Duration) {
                     a_open = false;
                     let _ = b_write.shutdown().await;
                 }
-                Ok(n) => if b_write.write_all(&from_a[..n]).await.is_err() { return },
-                Err(_) => return,
+                Ok(n) => {
+                    if b_write.write_all(&from_a[..n]).await.is_err() {
+                        break;
+                    }
+                    a_to_b += n as u64;
+                }
+                Err(_) => break,
             },
             read = b_read.read(&mut from_b), if b_open => match read {
                 Ok(0) => {
                     b_open = false;
                     let _ = a_write.shutdown().await;
                 }
-                Ok(n) => if a_write.write_all(&from_b[..n]).await.is_err() { return },
-                Err(_) => return,
+                Ok(n) => {
+                    if a_write.write_all(&from_b[..n]).await.is_err() {
+                        break;
+                    }
+                    b_to_a += n as u64;
+                }
+                Err(_) => break,
             },
-            () = tokio::time::sleep(idle) => return,
+            () = tokio::time::sleep(idle) => break,
         }
     }
+    (a_to_b, b_to_a)
 }
 
 #[cfg(test)]
@@ -69,10 +82,11 @@ mod tests {
         let mut rest = Vec::new();
         let ended = tokio::time::timeout(Duration::from_secs(2), backend.read_to_end(&mut rest)).await;
         assert!(ended.is_ok(), "the client's end of sending reaches the backend");
-        // Nothing moves any more: the relay ends by itself.
-        tokio::time::timeout(Duration::from_secs(2), relaying)
+        // Nothing moves any more: the relay ends by itself, and says what moved.
+        let moved = tokio::time::timeout(Duration::from_secs(2), relaying)
             .await
             .expect("an idle relay ends")
             .unwrap();
+        assert_eq!(moved, (5, 4));
     }
 }
