@@ -6,6 +6,7 @@ mod engine_restart;
 mod engine_versions;
 mod engines;
 mod errors;
+mod faults;
 mod forwarder;
 mod host_limits;
 mod lifecycle;

@@ -59,7 +59,7 @@ enum Command {
     Delete(cluster_cmds::DeleteArgs),
     /// Run the whole scenario on a fresh cluster, narrated, and time every step
     Demo(demo_cmd::DemoArgs),
-    /// Node operations: ls, add, rm, drain, activate, promote, demote, crash, start, restart
+    /// Node operations: ls, add, rm, drain, activate, promote, demote, crash, start, restart, partition, heal, slow, upgrade
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
     /// Kill running tasks behind the swarm's back

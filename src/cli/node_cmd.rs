@@ -79,6 +79,18 @@ pub enum NodeCommand {
     Start(TimedNodeArgs),
     /// Recreate a node whose container is gone or broken: fresh container, same name and address, rejoined, images copied
     Restart(TimedNodeArgs),
+    /// Cut the node off from the other nodes (or those in --from) while its container runs on; time how the swarm copes
+    #[command(
+        after_help = "Examples:\n  swarmlab node partition worker-2            # from every other node: marked down, tasks move\n  swarmlab node partition manager-3 --from manager-1,manager-2\n  swarmlab node heal worker-2"
+    )]
+    Partition(PartitionArgs),
+    /// Undo a partition and any slowing down; wait until the node is Ready and the cluster whole
+    Heal(TimedNodeArgs),
+    /// Delay (and drop a share of) what the node sends, with netem where the kernel has it
+    #[command(
+        after_help = "Example:\n  swarmlab node slow worker-1 --delay 200ms --loss 5%\n  swarmlab node heal worker-1"
+    )]
+    Slow(SlowArgs),
     /// Rolling engine upgrade: drain, new container from the new image on the same volume (same swarm node), Ready, active; managers first (leader last), then workers
     #[command(
         after_help = "Examples:\n  swarmlab node upgrade --all --engine 28\n  swarmlab node upgrade worker-1 worker-2 --image swarmlab/node:26.1 --json"
@@ -109,6 +121,37 @@ pub struct UpgradeArgs {
     /// Print JSON: [{node, from_image, to_image, from_engine, to_engine, drained, ready, total}]
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct PartitionArgs {
+    #[command(flatten)]
+    timed: TimedNodeArgs,
+    /// Only from these nodes, e.g. manager-1,worker-3 [default: every other node]
+    #[arg(long, value_delimiter = ',', value_name = "NODE,...")]
+    from: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct SlowArgs {
+    /// The node's hostname, e.g. worker-2
+    node: String,
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// Added to everything the node sends, e.g. 200ms
+    #[arg(long, value_parser = input::interval, value_name = "DURATION")]
+    delay: Duration,
+    /// Share of what it sends to drop, e.g. 5%
+    #[arg(long, default_value = "0%", value_parser = loss, value_name = "PERCENT")]
+    loss: f64,
+}
+
+fn loss(text: &str) -> std::result::Result<f64, String> {
+    let number = text.trim().trim_end_matches('%');
+    match number.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a share from 0% to 100%")),
+    }
 }
 
 #[derive(clap::Args)]
@@ -191,6 +234,32 @@ pub async fn run(command: NodeCommand) -> Result<()> {
             .await
         }
         NodeCommand::Upgrade(args) => upgrade(args).await,
+        NodeCommand::Partition(args) => {
+            let cluster = args.timed.cluster.open().await?;
+            let progress = progress::for_stderr();
+            let t = &args.timed;
+            let timings = nodes::partition(&cluster, &t.node, &args.from, t.timeout, progress.as_ref()).await;
+            drop(progress);
+            report(&args.timed, "cut off", timings?)
+        }
+        NodeCommand::Heal(args) => {
+            timed(args, "healed", |cluster, node, timeout, progress| {
+                Box::pin(async move { nodes::heal(cluster, node, timeout, progress).await })
+            })
+            .await
+        }
+        NodeCommand::Slow(args) => {
+            let cluster = args.cluster.open().await?;
+            nodes::slow(&cluster, &args.node, args.delay, args.loss).await?;
+            println!(
+                "{} sends with {} more delay and {}% loss; `swarmlab node heal {}` undoes it.",
+                args.node,
+                humantime::format_duration(args.delay),
+                args.loss,
+                args.node
+            );
+            Ok(())
+        }
         NodeCommand::Restart(args) => {
             timed(args, "recreated", |cluster, node, timeout, progress| {
                 Box::pin(async move { nodes::restart(cluster, node, timeout, progress).await })
@@ -259,7 +328,11 @@ async fn timed(args: TimedNodeArgs, word: &str, operation: Operation) -> Result<
     let progress = progress::for_stderr();
     let timings = operation(&cluster, &args.node, args.timeout, progress.as_ref()).await;
     drop(progress);
-    let timings = timings?;
+    report(&args, word, timings?)
+}
+
+/// Prints an operation's timings: a sentence, or JSON pairs.
+fn report(args: &TimedNodeArgs, word: &str, timings: Timings) -> Result<()> {
     if args.json {
         let pairs: Vec<(String, f64)> = timings
             .0

@@ -236,3 +236,46 @@ pub(crate) async fn log_tail(engine: &HostEngine, name: &str, lines: usize) -> S
     }
     crate::error::one_line(&text.join(" / "))
 }
+
+/// Runs `command` in a node's container, as root, and returns what it
+/// printed; a non-zero exit is an error that carries its output.
+pub(crate) async fn exec(engine: &HostEngine, container: &str, command: &[&str]) -> Result<String> {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    let docker = &engine.docker;
+    let created = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(command.iter().map(|s| s.to_string()).collect()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("cannot run {} in {container}", command[0]))?;
+    let mut output = String::new();
+    if let StartExecResults::Attached { output: mut stream, .. } = docker
+        .start_exec(&created.id, None)
+        .await
+        .with_context(|| format!("cannot run {} in {container}", command[0]))?
+    {
+        while let Some(Ok(chunk)) = stream.next().await {
+            output.push_str(&chunk.to_string());
+        }
+    }
+    let code = docker
+        .inspect_exec(&created.id)
+        .await
+        .with_context(|| format!("cannot read how {} ended in {container}", command[0]))?
+        .exit_code
+        .unwrap_or(-1);
+    if code != 0 {
+        return Err(Error::Other(format!(
+            "{} in {container} failed (exit {code}): {}",
+            command[0],
+            output.trim()
+        )));
+    }
+    Ok(output)
+}

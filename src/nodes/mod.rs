@@ -3,9 +3,11 @@
 //! recreate (restart).
 
 mod failures;
+mod network;
 mod upgrade;
 
 pub use failures::{crash, restart, start};
+pub use network::{heal, partition, slow};
 pub use upgrade::{Upgraded, upgrade};
 
 use std::time::Duration;
