@@ -75,6 +75,9 @@ pub struct Observer {
     engine: HostEngine,
     name: ClusterName,
     manager: ManagerLink,
+    /// Whether a lost quorum ends a wait at once (nothing will change by
+    /// itself) instead of being waited out like any other look that failed.
+    stop_on_quorum_loss: bool,
 }
 
 impl Observer {
@@ -83,7 +86,13 @@ impl Observer {
             engine: engine.clone(),
             name: name.clone(),
             manager: ManagerLink::new(engine, name),
+            stop_on_quorum_loss: false,
         }
+    }
+
+    pub(crate) fn stopping_on_quorum_loss(mut self) -> Self {
+        self.stop_on_quorum_loss = true;
+        self
     }
 
     pub(crate) async fn look(&mut self) -> Result<ClusterState> {
@@ -173,6 +182,7 @@ impl Observer {
             match self.look().await {
                 Ok(state) if done(&state) => return Ok((started.elapsed(), state)),
                 Ok(state) => last_state = Some(state),
+                Err(error @ Error::QuorumLost { .. }) if self.stop_on_quorum_loss => return Err(error),
                 Err(error) => last_error = Some(error),
             }
             if started.elapsed() >= timeout {

@@ -42,6 +42,17 @@ pub enum Error {
         hint: String,
     },
 
+    /// The managers that run cannot elect a leader: too few of them are up
+    /// or reach each other.
+    #[error(
+        "quorum lost in cluster {cluster}: {up} of {managers} managers up and the swarm has no leader; bring managers back (`swarmlab node start NODE`, `swarmlab node heal NODE`), or if they are gone for good, `swarmlab recover --name {cluster}` makes a new swarm of a survivor that keeps the services"
+    )]
+    QuorumLost {
+        cluster: String,
+        up: usize,
+        managers: usize,
+    },
+
     #[error(
         "the TLS certificates of cluster {cluster:?} are missing from {dir}: swarmlab cannot reach its nodes; delete the cluster and create it again"
     )]
@@ -112,6 +123,7 @@ impl Error {
             Error::Interrupted => 130,
             Error::NodeFailed { .. }
             | Error::NoManager { .. }
+            | Error::QuorumLost { .. }
             | Error::TlsMissing { .. }
             | Error::Engine { .. }
             | Error::Io { .. }
@@ -122,6 +134,12 @@ impl Error {
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidInput(message.into())
     }
+}
+
+/// Whether a manager's refusal means the swarm has no leader (its quorum
+/// is lost), as swarmkit words it.
+pub(crate) fn means_no_leader(message: &str) -> bool {
+    message.contains("does not have a leader") || message.contains("too few managers are online")
 }
 
 /// The part of a bollard error a user can act on: the engine's own message

@@ -129,3 +129,84 @@ fn a_partitioned_worker_is_marked_down_its_tasks_move_and_heal_brings_it_back() 
         .fails_with(2, "is not a share from 0% to 100%")
         .run();
 }
+
+/// Swarm's admin guide exercise: 3 managers keep quorum with one cut off
+/// and lose it with two down; recover brings it back, services kept.
+#[test]
+fn quorum_kept_with_one_manager_cut_off_lost_with_two_down_and_recovered() {
+    let cluster = TestCluster::create("quorum", &["--managers", "3", "--workers", "1", "--heartbeat", "1s"]);
+    let port = crate::support::free_port();
+    deploy(&cluster, "web", 2, &["-p", &format!("{port}:8080")]);
+
+    Test::new()
+        .args(["node", "partition", "manager-3", "--name", &cluster.name])
+        .run();
+    // The other two still make a quorum: the services can change.
+    cluster.docker(["service", "scale", "--detach=false", "web=3"]);
+    Test::new()
+        .args(["node", "heal", "manager-3", "--name", &cluster.name])
+        .run();
+
+    Test::new()
+        .args(["node", "crash", "manager-2", "--name", &cluster.name])
+        .run();
+    let lost = Test::new()
+        .args(["node", "crash", "manager-3", "--json", "--name", &cluster.name])
+        .run();
+    assert!(json(&lost).to_string().contains("quorum lost"), "{}", json(&lost));
+    Test::new()
+        .args(["inspect", "--name", &cluster.name])
+        .stderr_has("quorum lost in cluster")
+        .stderr_has("1 of 3 managers up")
+        .stderr_has("swarmlab recover")
+        .run();
+    Test::new()
+        .args(["wait", "--timeout", "3s", "--name", &cluster.name])
+        .fails_with(8, "quorum lost")
+        .run();
+
+    let recovered = json(&Test::new().args(["recover", "--json", "--name", &cluster.name]).run());
+    assert_eq!(recovered["survivor"], "manager-1", "{recovered}");
+    assert_eq!(recovered["rejoined"], serde_json::json!(["manager-2", "manager-3"]));
+    eprintln!(
+        "recovered a 3-manager swarm from quorum loss in {}s",
+        recovered["seconds"]
+    );
+    let managers = cluster.docker([
+        "node",
+        "ls",
+        "--filter",
+        "role=manager",
+        "--format",
+        "{{.Hostname}} {{.Status}}",
+    ]);
+    assert_eq!(
+        managers.lines().filter(|l| l.ends_with("Ready")).count(),
+        3,
+        "{managers}"
+    );
+    let spec = cluster.docker([
+        "service",
+        "inspect",
+        "web",
+        "--format",
+        "{{.Spec.Mode.Replicated.Replicas}} {{.Spec.TaskTemplate.ContainerSpec.Image}}",
+    ]);
+    assert!(
+        spec.starts_with("3 swarmlab/quotes:latest"),
+        "the service keeps its spec: {spec}"
+    );
+    assert!(
+        crate::support::within(std::time::Duration::from_secs(30), || crate::support::http_get(
+            port,
+            "/api/quote"
+        )
+        .is_some())
+        .is_some(),
+        "the service answers again"
+    );
+    Test::new()
+        .args(["recover", "--name", &cluster.name])
+        .fails_with(2, "has a leader: nothing to recover")
+        .run();
+}

@@ -192,14 +192,24 @@ pub async fn inspect(args: InspectArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
     let engine = HostEngine::connect().await?;
     let cluster = Cluster::open(&engine, &name).await?;
-    let nodes = lifecycle::inspect(&cluster).await?;
-    print_nodes(&name, &nodes, args.json)
+    let (nodes, problem) = lifecycle::inspect(&cluster).await?;
+    print_nodes(&name, &nodes, problem.as_ref(), args.json)
 }
 
-/// The node table of `inspect` and `node ls`.
-pub fn print_nodes(name: &ClusterName, nodes: &[lifecycle::NodeRow], json: bool) -> Result<()> {
+/// The node table of `inspect` and `node ls`, and why the swarm could not
+/// be read (on stderr; `problem` in JSON) when it could not.
+pub fn print_nodes(
+    name: &ClusterName,
+    nodes: &[lifecycle::NodeRow],
+    problem: Option<&swarmlab::Error>,
+    json: bool,
+) -> Result<()> {
     if json {
-        return print_json(&serde_json::json!({ "name": name, "nodes": nodes }));
+        let problem = problem.map(ToString::to_string);
+        return print_json(&serde_json::json!({ "name": name, "nodes": nodes, "problem": problem }));
+    }
+    if let Some(problem) = problem {
+        eprintln!("warning: {problem}");
     }
     let dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     let rows = nodes.iter().map(|n| {

@@ -97,6 +97,45 @@ pub async fn wait(args: WaitArgs) -> Result<()> {
 
 #[derive(Args)]
 #[command(
+    after_help = "Example (Swarm's quorum exercise):\n  swarmlab create --managers 3\n  swarmlab node crash manager-2 && swarmlab node crash manager-3   # quorum lost\n  swarmlab recover                    # manager-1 forces a new cluster; 2 and 3 rejoin as managers"
+)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    cluster: ClusterArg,
+    /// How long to wait for the swarm to be whole again
+    #[arg(long, default_value = "2m", value_parser = input::duration)]
+    timeout: Duration,
+    /// Print JSON: {survivor, rejoined, seconds}
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn recover(args: RecoverArgs) -> Result<()> {
+    let name = args.cluster.cluster()?;
+    let engine = HostEngine::connect().await?;
+    let progress = progress::for_stderr();
+    let recovered = swarmlab::nodes::recover(&engine, &name, args.timeout, progress.as_ref()).await;
+    drop(progress);
+    let recovered = recovered?;
+    if args.json {
+        return print_json(&recovered);
+    }
+    println!(
+        "Cluster {:?} has a leader again after {:.1}s: a new swarm of {}, {} rejoined as managers; services kept.",
+        name.as_str(),
+        recovered.seconds,
+        recovered.survivor,
+        if recovered.rejoined.is_empty() {
+            "no other manager".to_string()
+        } else {
+            recovered.rejoined.join(", ")
+        }
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+#[command(
     after_help = "Examples:\n  swarmlab rebalance                  # every replicated service\n  swarmlab rebalance quotes-service"
 )]
 pub struct RebalanceArgs {

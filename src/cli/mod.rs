@@ -67,6 +67,8 @@ enum Command {
     Task(lab_cmds::TaskCommand),
     /// Wait until every node that should be up is Ready and every service runs its replicas
     Wait(lab_cmds::WaitArgs),
+    /// After a lost quorum: a new swarm of a surviving manager (services kept), the other managers rejoined
+    Recover(lab_cmds::RecoverArgs),
     /// Spread replicas evenly over the Ready nodes with the fewest moves
     Rebalance(lab_cmds::RebalanceArgs),
     /// Stop a whole cluster (its state is kept)
@@ -147,6 +149,7 @@ pub fn run() -> Result<()> {
             Command::Node(command) => node_cmd::run(command).await,
             Command::Task(command) => lab_cmds::task(command).await,
             Command::Wait(args) => lab_cmds::wait(args).await,
+            Command::Recover(args) => lab_cmds::recover(args).await,
             Command::Rebalance(args) => lab_cmds::rebalance(args).await,
             Command::Stop(args) => lab_cmds::stop(args).await,
             Command::Start(args) => lab_cmds::start(args).await,

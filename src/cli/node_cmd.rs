@@ -184,8 +184,8 @@ pub async fn run(command: NodeCommand) -> Result<()> {
     match command {
         NodeCommand::Ls { cluster, json } => {
             let cluster = cluster.open().await?;
-            let rows = swarmlab::lifecycle::inspect(&cluster).await?;
-            print_nodes(&cluster.name, &rows, json)
+            let (rows, problem) = swarmlab::lifecycle::inspect(&cluster).await?;
+            print_nodes(&cluster.name, &rows, problem.as_ref(), json)
         }
         NodeCommand::Add {
             cluster,

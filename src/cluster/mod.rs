@@ -220,27 +220,37 @@ impl Cluster {
     /// The first manager other than `hostname` whose engine answers.
     pub(crate) async fn any_manager_but(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
         let mut reasons = Vec::new();
+        let mut leaderless = 0;
         // Nodes named worker-N may have been promoted: managers by name first.
         let mut candidates: Vec<&NodeContainer> = self.nodes.iter().filter(|n| n.node.hostname() != hostname).collect();
         candidates.sort_by_key(|n| n.node.role != Role::Manager);
         for node in candidates.into_iter().filter(|n| n.running) {
+            // Ok(None): it answers, but the swarm has no leader to list nodes.
             let attempt = async {
                 let docker = self.node_engine(node)?;
                 let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
                     .await
                     .map_err(|_| Error::Other("no answer within 3s".into()))?
                     .context("no answer")?;
-                // A manager that lost its quorum answers but cannot list nodes.
-                tokio::time::timeout(Duration::from_secs(3), docker.list_nodes(None))
-                    .await
-                    .map_err(|_| Error::Other("no node list within 3s".into()))?
-                    .context("cannot list nodes")?;
-                Ok::<_, Error>(docker)
+                match tokio::time::timeout(Duration::from_secs(3), docker.list_nodes(None)).await {
+                    Err(_) => Err(Error::Other("no node list within 3s".into())),
+                    Ok(Err(e)) if crate::error::means_no_leader(&crate::error::engine_message(&e)) => Ok(None),
+                    Ok(listed) => listed.map(|_| Some(docker)).context("cannot list nodes"),
+                }
             };
             match attempt.await {
-                Ok(docker) => return Ok((node, docker)),
+                Ok(Some(docker)) => return Ok((node, docker)),
+                Ok(None) => leaderless += 1,
                 Err(e) => reasons.push(format!("{}: {e}", node.node)),
             }
+        }
+        if leaderless > 0 {
+            let managers = self.nodes.iter().filter(|n| n.node.role == Role::Manager).count();
+            return Err(Error::QuorumLost {
+                cluster: self.name.to_string(),
+                up: leaderless.min(managers),
+                managers,
+            });
         }
         if reasons.is_empty() {
             return Err(Error::NoManager {

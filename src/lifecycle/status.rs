@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::engine::HostEngine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::naming::{ClusterName, Role};
 use crate::node_container::NodeSecurity;
 use crate::swarm::{self, Availability, ManagerStatus, NodeStatus};
@@ -133,14 +133,15 @@ async fn swarm_nodes(engine: &HostEngine, name: &ClusterName, nodes: Vec<NodeCon
     Some(rows(&cluster.nodes, &listed))
 }
 
-/// The nodes of one cluster. Nodes whose manager cannot be reached are
-/// still shown from what the host engine knows.
-pub async fn inspect(cluster: &Cluster) -> Result<Vec<NodeRow>> {
-    let listed = match cluster.any_manager().await {
-        Ok((_, manager)) => manager.list_nodes(None).await.unwrap_or_default(),
-        Err(_) => Vec::new(),
+/// The nodes of one cluster, and why the swarm could not be read when it
+/// could not (no manager answers, quorum lost): then the nodes are still
+/// shown from what the host engine knows.
+pub async fn inspect(cluster: &Cluster) -> Result<(Vec<NodeRow>, Option<Error>)> {
+    let (listed, problem) = match cluster.any_manager().await {
+        Ok((_, manager)) => (manager.list_nodes(None).await.unwrap_or_default(), None),
+        Err(error) => (Vec::new(), Some(error)),
     };
-    Ok(rows(&cluster.nodes, &listed))
+    Ok((rows(&cluster.nodes, &listed), problem))
 }
 
 /// Joins containers and swarm entries by hostname.

@@ -29,7 +29,7 @@ pub async fn crash(cluster: &Cluster, hostname: &str, timeout: Duration, progres
             container.state
         )));
     }
-    let mut observer = Observer::new(&cluster.engine, &cluster.name);
+    let mut observer = Observer::new(&cluster.engine, &cluster.name).stopping_on_quorum_loss();
     observer.look().await?;
     let started = Instant::now();
     cluster
@@ -41,16 +41,31 @@ pub async fn crash(cluster: &Cluster, hostname: &str, timeout: Duration, progres
     let mut timings = Timings::default();
     timings.mark("killed", started);
     progress.step(hostname, "killed; waiting for the swarm to notice");
-    observer
-        .until(timeout, &format!("the swarm to mark {hostname} down"), |state| {
-            state.down.contains(hostname)
-        })
-        .await?;
-    timings.mark("marked down", started);
-    progress.step(hostname, "down; waiting for its tasks to run elsewhere");
-    observer.converged(timeout).await?;
-    timings.mark("everything running again", started);
-    progress.done(hostname, "crashed; the swarm recovered");
+    let recovered = async {
+        observer
+            .until(timeout, &format!("the swarm to mark {hostname} down"), |state| {
+                state.down.contains(hostname)
+            })
+            .await?;
+        timings.mark("marked down", started);
+        progress.step(hostname, "down; waiting for its tasks to run elsewhere");
+        observer.converged(timeout).await?;
+        timings.mark("everything running again", started);
+        Ok(())
+    };
+    match recovered.await {
+        Ok(()) => progress.done(hostname, "crashed; the swarm recovered"),
+        // The managers left cannot elect a leader: nothing more happens by
+        // itself, and the timings say so.
+        Err(Error::QuorumLost { up, managers, .. }) => {
+            timings.mark("quorum lost", started);
+            progress.done(
+                hostname,
+                &format!("crashed; the swarm lost its quorum ({up} of {managers} managers up): `swarmlab recover` or bring managers back"),
+            );
+        }
+        Err(error) => return Err(error),
+    }
     Ok(timings)
 }
 

@@ -4,10 +4,12 @@
 
 mod failures;
 mod network;
+mod recover;
 mod upgrade;
 
 pub use failures::{crash, restart, start};
 pub use network::{heal, partition, slow};
+pub use recover::{Recovered, recover};
 pub use upgrade::{Upgraded, upgrade};
 
 use std::time::Duration;

@@ -154,6 +154,21 @@ pub async fn heal(cluster: &Cluster, hostname: &str, timeout: Duration, progress
     Ok(timings)
 }
 
+/// Undoes partitions and slowing down on every running node, at once;
+/// where a node cannot be reached that way it is left as it is.
+pub(crate) async fn heal_all(cluster: &Cluster) {
+    let script = heal_script(INTERFACE);
+    let heals = cluster.nodes.iter().filter(|n| n.running).map(|node| {
+        let script = script.clone();
+        async move {
+            if let Err(error) = node_container::exec(&cluster.engine, &node.name, &["sh", "-c", &script]).await {
+                tracing::debug!(node = %node.name, %error, "cannot heal");
+            }
+        }
+    });
+    futures_util::future::join_all(heals).await;
+}
+
 /// Delays (and drops a share of) what `hostname` sends, with netem; where
 /// the kernel has no netem, says so at once.
 pub async fn slow(cluster: &Cluster, hostname: &str, delay: Duration, loss_percent: f64) -> Result<()> {

@@ -99,6 +99,23 @@ pub(crate) async fn join_tokens(manager: &Docker) -> Result<JoinTokens> {
     }
 }
 
+/// Makes a new swarm of the manager `docker` (at `address`) alone, keeping
+/// the old swarm's services, networks and secrets: the way back when the
+/// old one lost its quorum.
+pub(crate) async fn force_new_cluster(docker: &Docker, address: Ipv4Addr) -> Result<()> {
+    let request = SwarmInitRequest {
+        listen_addr: Some(format!("0.0.0.0:{SWARM_PORT}")),
+        advertise_addr: Some(format!("{address}:{SWARM_PORT}")),
+        force_new_cluster: Some(true),
+        ..Default::default()
+    };
+    docker
+        .init_swarm(request)
+        .await
+        .map(|_| ())
+        .context("swarm init --force-new-cluster failed")
+}
+
 /// Joins the engine `docker` (at `address`) to the swarm of the manager at `manager`.
 pub(crate) async fn join(docker: &Docker, address: Ipv4Addr, manager: Ipv4Addr, token: &str) -> Result<()> {
     let request = SwarmJoinRequest {
