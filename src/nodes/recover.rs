@@ -148,15 +148,16 @@ async fn rejoin(
             .with_context(|| format!("cannot start {}", manager.name))?;
     }
     let host = manager.node.hostname();
-    // A started container has a new API port: ask the host engine again.
-    let docker = loop {
+    // A started container has a new API port, and a stopped one shows no
+    // address: ask the host engine again.
+    let (docker, address) = loop {
         let now = Cluster::open(&cluster.engine, &cluster.name).await?;
-        let answer = match now.container_of(&host).map(|c| now.node_engine(c)) {
-            Some(Ok(docker)) => docker.negotiate_version().await.ok(),
+        let answer = match now.container_of(&host).map(|c| (now.node_engine(c), c.address)) {
+            Some((Ok(docker), Some(address))) => docker.negotiate_version().await.ok().map(|d| (d, address)),
             _ => None,
         };
-        if let Some(docker) = answer {
-            break docker;
+        if let Some(answer) = answer {
+            break answer;
         }
         if Instant::now() >= deadline {
             return Err(Error::NodeFailed {
@@ -166,10 +167,6 @@ async fn rejoin(
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    // Its address is pinned: the same on the container started again.
-    let address = manager
-        .address
-        .ok_or_else(|| Error::Other(format!("{host} has no address")))?;
     let leave = bollard::query_parameters::LeaveSwarmOptionsBuilder::new()
         .force(true)
         .build();
