@@ -16,7 +16,7 @@ use crate::node_container;
 use crate::progress::Progress;
 use crate::swarm;
 
-use super::{Timings, delete_entry, give_images, remove_volume, swarm_entries, update_spec};
+use super::{Timings, delete_entry, give_images, remove_volume, swarm_entries, update_spec, wait_marked_down};
 
 /// Pulls the plug on a node: its container is killed at once and kept.
 /// Returns the time until the swarm marked it down and until every service
@@ -29,8 +29,12 @@ pub async fn crash(cluster: &Cluster, hostname: &str, timeout: Duration, progres
             container.state
         )));
     }
+    // A swarm that answers to begin with; a leader election going on (a
+    // manager crashed just before) is waited out here.
+    Observer::new(&cluster.engine, &cluster.name)
+        .until(timeout, "a manager to answer", |_| true)
+        .await?;
     let mut observer = Observer::new(&cluster.engine, &cluster.name).stopping_on_quorum_loss();
-    observer.look().await?;
     let started = Instant::now();
     cluster
         .engine
@@ -42,13 +46,7 @@ pub async fn crash(cluster: &Cluster, hostname: &str, timeout: Duration, progres
     timings.mark("killed", started);
     progress.step(hostname, "killed; waiting for the swarm to notice");
     let recovered = async {
-        observer
-            .until(timeout, &format!("the swarm to mark {hostname} down"), |state| {
-                state.down.contains(hostname)
-            })
-            .await?;
-        timings.mark("marked down", started);
-        progress.step(hostname, "down; waiting for its tasks to run elsewhere");
+        wait_marked_down(&mut observer, hostname, timeout, &mut timings, started, progress).await?;
         observer.converged(timeout).await?;
         timings.mark("everything running again", started);
         Ok(())

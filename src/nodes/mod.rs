@@ -43,6 +43,26 @@ impl Timings {
     }
 }
 
+/// Waits until the swarm marks `hostname` down (a crash or a partition it
+/// has to notice by missed heartbeats), and records and says so.
+async fn wait_marked_down(
+    observer: &mut Observer,
+    hostname: &str,
+    timeout: Duration,
+    timings: &mut Timings,
+    started: Instant,
+    progress: &dyn Progress,
+) -> Result<()> {
+    observer
+        .until(timeout, &format!("the swarm to mark {hostname} down"), |state| {
+            state.down.contains(hostname)
+        })
+        .await?;
+    timings.mark("marked down", started);
+    progress.step(hostname, "down; waiting for its tasks to run elsewhere");
+    Ok(())
+}
+
 /// The swarm's entries for a hostname, the one that counts first.
 async fn swarm_entries(manager: &Docker, hostname: &str) -> Result<Vec<Node>> {
     let nodes = manager

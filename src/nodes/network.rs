@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::node_container;
 use crate::progress::Progress;
 
-use super::Timings;
+use super::{Timings, wait_marked_down};
 
 const CHAIN: &str = "SWARMLAB-PARTITION";
 /// Where the chain is jumped to: traffic to and from the node, and what
@@ -111,13 +111,7 @@ pub async fn partition(
     }
     progress.step(hostname, "cut off; waiting for the swarm to notice");
     let mut observer = Observer::new(&cluster.engine, &cluster.name);
-    observer
-        .until(timeout, &format!("the swarm to mark {hostname} down"), |state| {
-            state.down.contains(hostname)
-        })
-        .await?;
-    timings.mark("marked down", started);
-    progress.step(hostname, "down; waiting for its tasks to run elsewhere");
+    wait_marked_down(&mut observer, hostname, timeout, &mut timings, started, progress).await?;
     // Its container runs, so "every node Ready" cannot hold: the services
     // being whole on the other nodes is what counts.
     observer
