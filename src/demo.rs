@@ -3,6 +3,7 @@
 //! delete.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use bollard::models::{
@@ -25,6 +26,7 @@ use crate::naming::ClusterName;
 use crate::nodes;
 use crate::progress::Progress;
 use crate::rebalance;
+use crate::traffic::{self, Summary, TrafficOptions};
 
 pub(crate) const SERVICE: &str = "quotes-service";
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -46,7 +48,33 @@ pub struct Timing {
     pub stage: String,
     pub seconds: f64,
     pub detail: String,
+    /// What the stage cost the service's users, for the stages that break
+    /// something while requests flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficCost>,
 }
+
+/// Requests sent while a failure played out, and what it cost them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TrafficCost {
+    pub requests: u64,
+    pub failed: u64,
+    /// The longest time without an answer, seconds.
+    pub longest_gap: f64,
+}
+
+impl From<&Summary> for TrafficCost {
+    fn from(summary: &Summary) -> Self {
+        TrafficCost {
+            requests: summary.requests,
+            failed: summary.failed,
+            longest_gap: (summary.longest_gap * 100.0).round() / 100.0,
+        }
+    }
+}
+
+/// Requests a second sent through each failure.
+const TRAFFIC_RATE: u32 = 20;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DemoReport {
@@ -62,8 +90,48 @@ impl DemoReport {
             stage: stage.to_string(),
             seconds: (took.as_secs_f64() * 100.0).round() / 100.0,
             detail: detail.into(),
+            traffic: None,
         });
     }
+
+    fn with_traffic(&mut self, summary: &Summary) {
+        if let Some(last) = self.timings.last_mut() {
+            last.traffic = Some(summary.into());
+        }
+    }
+}
+
+/// Runs `work` while requests go to the demo service at [`TRAFFIC_RATE`]
+/// a second; they stop when it ends.
+async fn under_traffic<T>(port: u16, work: impl Future<Output = T>) -> (T, Summary) {
+    let options = TrafficOptions {
+        port,
+        path: "/api/quote".into(),
+        rate: TRAFFIC_RATE,
+        duration: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let doing = async {
+        let result = work.await;
+        let _ = stop.send(());
+        result
+    };
+    let sending = traffic::run(
+        &options,
+        async {
+            let _ = stopped.await;
+        },
+        |_| {},
+    );
+    tokio::join!(doing, sending)
+}
+
+/// "3 of 240 requests failed, longest gap 1.2s", for the narration.
+fn cost_text(summary: &Summary) -> String {
+    format!(
+        "{} of {} requests failed, longest gap without an answer {:.1}s",
+        summary.failed, summary.requests, summary.longest_gap
+    )
 }
 
 /// Runs the scenario on a cluster of its own: a name that exists already is
@@ -171,26 +239,34 @@ async fn scenario(
             .join(" ")
     ));
 
-    say.note("5. Kill the service's containers on the manager, behind the swarm's back.");
+    say.note(&format!(
+        "5. Kill the service's containers on the manager, behind the swarm's back, while {TRAFFIC_RATE} requests a second go to it."
+    ));
     let selection = TaskSelection {
         service: Some(SERVICE.into()),
         node: Some("manager-1".into()),
         count: None,
     };
-    let killed = chaos::kill_tasks(&cluster, &selection, TIMEOUT, say).await?;
+    let (killed, cost) = under_traffic(options.port, chaos::kill_tasks(&cluster, &selection, TIMEOUT, say)).await;
+    let killed = killed?;
     report.record(
         "task replacement",
         killed.replaced_after,
         format!("{} tasks killed", killed.killed.len()),
     );
+    report.with_traffic(&cost);
     say.note(&format!(
-        "   The swarm replaced {} task(s) in {:.1}s.",
+        "   The swarm replaced {} task(s) in {:.1}s; {}.",
         killed.killed.len(),
-        killed.replaced_after.as_secs_f64()
+        killed.replaced_after.as_secs_f64(),
+        cost_text(&cost)
     ));
 
-    say.note("6. Crash worker-2: its container is killed at once; the swarm has to notice by itself.");
-    let crash = nodes::crash(&cluster, "worker-2", TIMEOUT, say).await?;
+    say.note(
+        "6. Crash worker-2 under the same traffic: its container is killed at once; the swarm has to notice by itself.",
+    );
+    let (crash, cost) = under_traffic(options.port, nodes::crash(&cluster, "worker-2", TIMEOUT, say)).await;
+    let crash = crash?;
     let stage = |name: &str| {
         crash
             .0
@@ -205,10 +281,12 @@ async fn scenario(
         stage("everything running again"),
         "11 replicas on the other nodes",
     );
+    report.with_traffic(&cost);
     say.note(&format!(
-        "   Marked down after {:.1}s; all 11 replicas ran elsewhere after {:.1}s.",
+        "   Marked down after {:.1}s; all 11 replicas ran elsewhere after {:.1}s; {}.",
         stage("marked down").as_secs_f64(),
-        stage("everything running again").as_secs_f64()
+        stage("everything running again").as_secs_f64(),
+        cost_text(&cost)
     ));
 
     say.note("7. Restart worker-2 as the blog does: remove its stale entry, start a fresh container, join it.");

@@ -45,7 +45,8 @@ pub enum Error {
     /// The managers that run cannot elect a leader: too few of them are up
     /// or reach each other.
     #[error(
-        "quorum lost in cluster {cluster}: {up} of {managers} managers up and the swarm has no leader; bring managers back (`swarmlab node start NODE`, `swarmlab node heal NODE`), or if they are gone for good, `swarmlab recover --name {cluster}` makes a new swarm of a survivor that keeps the services"
+        "quorum lost in cluster {cluster}: {} and the swarm has no leader; bring managers back (`swarmlab node start NODE`, `swarmlab node heal NODE`), or if they are gone for good, `swarmlab recover --name {cluster}` makes a new swarm of a survivor that keeps the services",
+        managers_up(*.up, *.managers)
     )]
     QuorumLost {
         cluster: String,
@@ -133,6 +134,16 @@ impl Error {
 
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidInput(message.into())
+    }
+}
+
+/// How many managers are up. A majority up and still no leader means they
+/// do not reach each other (cut off): "2 of 3 up" alone would puzzle.
+fn managers_up(up: usize, managers: usize) -> String {
+    if up > managers / 2 {
+        format!("{up} of {managers} managers up but cut off from each other")
+    } else {
+        format!("{up} of {managers} managers up")
     }
 }
 
@@ -240,6 +251,20 @@ mod tests {
         };
         assert_eq!(no_manager.exit_code(), 1);
         assert!(!no_manager.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn a_lost_quorum_with_a_majority_up_says_they_are_cut_off() {
+        let lost = |up| {
+            Error::QuorumLost {
+                cluster: "lab".into(),
+                up,
+                managers: 3,
+            }
+            .to_string()
+        };
+        assert!(lost(1).starts_with("quorum lost in cluster lab: 1 of 3 managers up and the swarm has no leader"));
+        assert!(lost(3).contains("3 of 3 managers up but cut off from each other"));
     }
 
     #[test]

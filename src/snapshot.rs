@@ -2,11 +2,15 @@
 //! containers' resource usage, and the tasks on each. The web visualizer
 //! and `swarmlab top` draw it.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use bollard::models::TaskState;
 use serde::Serialize;
 
 use crate::cluster::{ManagerLink, NodeContainer, cluster_names, node_containers};
 use crate::engine::HostEngine;
+use crate::error::Error;
+use crate::forwarder_container::ForwarderStatus;
 use crate::naming::{ClusterName, NodeName, Role};
 use crate::stats::{StatsFeed, Usage};
 use crate::swarm::{self, Availability, ManagerStatus, NodeStatus, SwarmView};
@@ -19,6 +23,9 @@ pub(crate) enum SnapshotStatus {
     Ok,
     /// No manager answers: containers only, no swarm.
     Degraded,
+    /// Managers answer but cannot elect a leader: containers only.
+    #[serde(rename = "quorum-lost")]
+    QuorumLost,
     /// The cluster does not exist (any more).
     Gone,
     /// The host engine does not answer.
@@ -31,6 +38,10 @@ pub(crate) struct Snapshot {
     pub(crate) status: SnapshotStatus,
     pub(crate) message: String,
     pub(crate) nodes: Vec<NodeView>,
+    /// Tasks the swarm marks failed or rejected, for telling a failure from
+    /// a scale-down; not shown.
+    #[serde(skip)]
+    pub(crate) failed: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,6 +71,28 @@ pub(crate) struct TaskView {
     pub(crate) lost: bool,
     /// The task's container on its node.
     pub(crate) container: String,
+    /// Connections the forwarder has sent it, when a published port of its
+    /// service goes through the forwarder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) requests: Option<u64>,
+}
+
+impl Snapshot {
+    /// Puts the forwarder's connection counts on the tasks they went to. A
+    /// task is known to the forwarder by `service.slot` and its node; a task
+    /// behind several published ports sums them.
+    pub(crate) fn count_requests(&mut self, forwarder: &ForwarderStatus) {
+        let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for backend in forwarder.ports.iter().flat_map(|p| &p.backends) {
+            *counts.entry((&backend.node, &backend.task)).or_default() += backend.connections;
+        }
+        for node in &mut self.nodes {
+            for task in &mut node.tasks {
+                let name = format!("{}.{}", task.service, task.slot);
+                task.requests = counts.get(&(node.hostname.as_str(), name.as_str())).copied();
+            }
+        }
+    }
 }
 
 /// Builds snapshots, keeping a manager client and the containers' stats
@@ -116,12 +149,30 @@ impl Collector {
 
         let swarm = match self.manager.read(true).await {
             Ok(swarm) => Some(swarm),
+            Err(error @ Error::QuorumLost { .. }) => {
+                snapshot.status = SnapshotStatus::QuorumLost;
+                snapshot.message = error.to_string();
+                None
+            }
+            Err(error) if crate::error::means_no_leader(&error.to_string()) => {
+                snapshot.status = SnapshotStatus::QuorumLost;
+                snapshot.message = format!("quorum lost in cluster {}: {error}", self.name);
+                None
+            }
             Err(error) => {
                 snapshot.status = SnapshotStatus::Degraded;
                 snapshot.message = format!("no manager answers, the swarm cannot be read: {error}");
                 None
             }
         };
+        if let Some(swarm) = &swarm {
+            snapshot.failed = swarm
+                .tasks
+                .iter()
+                .filter(|t| matches!(t.state, Some(TaskState::FAILED | TaskState::REJECTED)))
+                .map(|t| t.id.clone())
+                .collect();
+        }
         // Every node the host engine or the swarm knows: a node whose
         // container was removed behind swarmlab's back stays visible.
         let mut hosts: Vec<NodeName> = containers.iter().map(|c| c.node).collect();
@@ -183,11 +234,72 @@ impl Collector {
                     state: t.state.map(|s| s.to_string()).unwrap_or_default(),
                     lost: down,
                     container: t.container.clone(),
+                    requests: None,
                 })
                 .collect();
             tasks.sort_by_key(|t| (t.service.clone(), t.slot.parse::<u64>().unwrap_or(0)));
             view.tasks = tasks;
         }
         view
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::forwarder_container::{BackendStatus, ForwarderStatus, PortPath, PortState, PortStatus, PublishMode};
+    use crate::top::fixtures;
+
+    #[test]
+    fn requests_go_to_the_task_of_their_node_and_slot_summed_over_ports() {
+        let backend = |node: &str, task: &str, connections| BackendStatus {
+            task: task.into(),
+            node: node.into(),
+            connections,
+            ..Default::default()
+        };
+        let port = |published_port, backends| PortStatus {
+            service: "quotes".into(),
+            published_port,
+            target_port: 80,
+            publish_mode: PublishMode::Ingress,
+            address: String::new(),
+            path: PortPath::TaskDirect,
+            state: PortState::Forwarding,
+            message: String::new(),
+            backends,
+        };
+        let forwarder = ForwarderStatus {
+            ports: vec![
+                port(
+                    8080,
+                    vec![backend("worker-1", "quotes.2", 5), backend("manager-1", "quotes.1", 1)],
+                ),
+                port(
+                    8081,
+                    vec![backend("worker-1", "quotes.2", 2), backend("worker-2", "quotes.3", 9)],
+                ),
+            ],
+            ..Default::default()
+        };
+        let mut snapshot = fixtures::snapshot();
+        snapshot.count_requests(&forwarder);
+        let counts: Vec<_> = snapshot
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                n.tasks
+                    .iter()
+                    .map(move |t| (n.hostname.as_str(), t.slot.as_str(), t.requests))
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            vec![
+                ("manager-1", "1", Some(1)),
+                ("worker-1", "2", Some(7)),
+                ("worker-1", "3", None)
+            ],
+            "quotes.3 runs on worker-1, not on worker-2 where the forwarder saw one"
+        );
     }
 }

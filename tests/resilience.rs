@@ -256,6 +256,7 @@ fn the_demo_runs_the_whole_scenario_and_leaves_nothing() {
         .args(["demo", "--json", "--name", &name, "--port", &port.to_string()])
         .stderr_has("1. Create a cluster")
         .stderr_has("8. Swarm does not move tasks back")
+        .stderr_has("requests failed, longest gap without an answer")
         .run();
     let report = json(&output);
     let stages = crate::support::demo_stages(&report);
@@ -276,5 +277,19 @@ fn the_demo_runs_the_whole_scenario_and_leaves_nothing() {
         stdout(&output)
     );
     assert!(report["spread"].as_object().unwrap().len() >= 8, "{report}");
+    // The task kill and the crash run under traffic, and say what they cost.
+    for timing in report["timings"].as_array().unwrap() {
+        let stage = timing["stage"].as_str().unwrap();
+        let under_traffic = ["task replacement", "full recovery"].contains(&stage);
+        assert_eq!(timing.get("traffic").is_some(), under_traffic, "{timing}");
+        if under_traffic {
+            let cost = &timing["traffic"];
+            eprintln!("demo {stage}: {cost}");
+            let requests = cost["requests"].as_u64().unwrap();
+            assert!(requests >= 20, "20 a second for a few seconds: {cost}");
+            assert!(cost["failed"].as_u64().unwrap() < requests, "{cost}");
+            assert!(cost["longest_gap"].as_f64().unwrap() >= 0.0, "{cost}");
+        }
+    }
     assert_eq!(leftovers(&name), Vec::<String>::new());
 }

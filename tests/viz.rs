@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 
-use crate::support::{Test, TestCluster, deploy, free_port, host_docker, swarmlab_command, within};
+use crate::support::{Test, TestCluster, deploy, free_port, host_docker, http_get, swarmlab_command, within};
 
 /// A child process killed when the test ends, however it ends.
 struct Running(Child);
@@ -221,6 +221,79 @@ async fn the_page_follows_the_cluster_live() {
         "filters from the address: only nodes down with web tasks, only web tasks"
     );
     client.close().await.unwrap();
+}
+
+/// Polls a script on the page until it returns true.
+async fn until_true(client: &Client, script: &str, within_secs: u64) -> bool {
+    for _ in 0..within_secs * 10 {
+        if client.execute(script, vec![]).await.ok() == Some(serde_json::Value::Bool(true)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// The page's timeline tells a worker crash and its recovery, and each
+/// task box counts the requests the forwarder sent it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timeline_tells_a_crash_and_the_recovery() {
+    let cluster = TestCluster::create("viztime", &["--workers", "2", "--heartbeat", "1s"]);
+    let port = free_port();
+    deploy(&cluster, "web", 4, &["-p", &format!("{port}:8080")]);
+    assert!(within(Duration::from_secs(20), || http_get(port, "/api/quote").is_some()).is_some());
+    let (_server, viz) = serve_viz(&cluster.name);
+    let (_driver, client) = browser().await;
+    client.goto(&format!("http://127.0.0.1:{viz}/")).await.unwrap();
+    assert!(until_count(&client, ".task[data-service='web']", 4, 10).await);
+
+    for _ in 0..20 {
+        http_get(port, "/api/quote").expect("the service answers");
+    }
+    let counted = "return [...document.querySelectorAll('.task[data-requests]')]
+        .reduce((sum, box) => sum + Number(box.dataset.requests), 0) >= 20;";
+    assert!(
+        until_true(&client, counted, 10).await,
+        "the boxes count the requests sent through the forwarder"
+    );
+
+    Test::new()
+        .args(["node", "crash", "worker-2", "--name", &cluster.name])
+        .run();
+    let down = "li[data-kind='node-down'][data-subject='worker-2']";
+    assert!(until_count(&client, down, 1, 10).await, "the crash is in the timeline");
+    assert!(
+        until_true(
+            &client,
+            "return document.querySelectorAll(\"li[data-kind='task-lost'][data-subject='web']\").length > 0
+                && document.querySelectorAll(\"li[data-kind='task-started'][data-subject='web']\").length > 0;",
+            20,
+        )
+        .await,
+        "worker-2's tasks are lost and started elsewhere"
+    );
+    Test::new()
+        .args(["node", "start", "worker-2", "--name", &cluster.name])
+        .run();
+    let up = "li[data-kind='node-up'][data-subject='worker-2']";
+    assert!(until_count(&client, up, 1, 30).await, "the recovery is in the timeline");
+    let order = client
+        .execute(
+            "const items = [...document.querySelectorAll('#events li')];
+             return [items.findIndex(li => li.matches(arguments[0])), items.findIndex(li => li.matches(arguments[1]))];",
+            vec![up.into(), down.into()],
+        )
+        .await
+        .unwrap();
+    let (up_at, down_at) = (order[0].as_i64().unwrap(), order[1].as_i64().unwrap());
+    assert!(up_at < down_at, "newest first: up above down, {order}");
+    std::fs::write(
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/viz-timeline.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client.close().await.unwrap();
+    cluster.delete();
 }
 
 /// Stops the live feed, draws `arguments[0]` nodes with `arguments[1]`

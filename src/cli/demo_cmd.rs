@@ -36,7 +36,7 @@ pub struct DemoArgs {
     /// Keep the cluster at the end
     #[arg(long)]
     keep: bool,
-    /// Print the report as JSON: {cluster, timings: [{stage, seconds, detail}], spread: {replica: requests}}
+    /// Print the report as JSON: {cluster, timings: [{stage, seconds, detail, traffic?: {requests, failed, longest_gap}}], spread: {replica: requests}}
     #[arg(long)]
     json: bool,
 }
@@ -63,10 +63,25 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     if args.json {
         return print_json(&report);
     }
-    let rows = report
-        .timings
-        .iter()
-        .map(|t| vec![t.stage.clone(), format!("{:.2}s", t.seconds), t.detail.clone()]);
-    println!("\n{}", table(&["stage", "time", "what"], rows));
+    let rows = report.timings.iter().map(|t| {
+        let (failed, gap) = match &t.traffic {
+            Some(cost) => (
+                format!("{} of {}", cost.failed, cost.requests),
+                format!("{:.2}s", cost.longest_gap),
+            ),
+            None => (String::new(), String::new()),
+        };
+        vec![
+            t.stage.clone(),
+            format!("{:.2}s", t.seconds),
+            t.detail.clone(),
+            failed,
+            gap,
+        ]
+    });
+    println!(
+        "\n{}",
+        table(&["stage", "time", "what", "requests failed", "longest gap"], rows)
+    );
     Ok(())
 }

@@ -132,6 +132,7 @@ pub(crate) mod fixtures {
             state: "running".into(),
             lost: false,
             container: format!("c-{service}-{slot}"),
+            requests: None,
         };
         let node = |host: &str, role: Role, cpu: f64, mib: u64, tasks: Vec<TaskView>| NodeView {
             hostname: host.into(),
@@ -164,6 +165,7 @@ pub(crate) mod fixtures {
                 ),
                 node("worker-2", Role::Worker, 0.5, 36, vec![]),
             ],
+            failed: Default::default(),
         }
     }
 

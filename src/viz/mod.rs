@@ -19,8 +19,13 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result};
+use crate::forwarder_container;
 use crate::naming::ClusterName;
-use crate::snapshot::Collector;
+use crate::snapshot::{Collector, Snapshot};
+
+mod timeline;
+
+use timeline::Timeline;
 
 const PAGE: &str = include_str!("page.html");
 /// How often the cluster is read; changes reach the page within this. Once
@@ -66,10 +71,21 @@ pub async fn serve(
 
     let (publish, latest) = watch::channel(Arc::new(String::new()));
     let mut collector = Collector::new(engine, name);
+    let mut timeline = Timeline::default();
+    let (engine, name) = (engine.clone(), name.clone());
     let collecting = tokio::spawn(async move {
         loop {
-            let snapshot = collector.collect().await;
-            let json = serde_json::to_string(&snapshot).expect("snapshots serialize");
+            let mut snapshot = collector.collect().await;
+            // A cluster without published ports has no forwarder to ask.
+            if let Ok(forwarder) = forwarder_container::read_status(&engine, &name).await {
+                snapshot.count_requests(&forwarder);
+            }
+            timeline.observe(&snapshot, now_ms());
+            let frame = Frame {
+                snapshot: &snapshot,
+                events: timeline.events(),
+            };
+            let json = serde_json::to_string(&frame).expect("snapshots serialize");
             publish.send_if_modified(|current| {
                 let changed = **current != json;
                 if changed {
@@ -98,6 +114,20 @@ pub async fn serve(
         .context("the visualizer server failed");
     collecting.abort();
     served
+}
+
+/// What the page gets each time: the cluster as it is, and what happened.
+#[derive(serde::Serialize)]
+struct Frame<'a> {
+    #[serde(flatten)]
+    snapshot: &'a Snapshot,
+    events: &'a std::collections::VecDeque<timeline::Event>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Refuses requests for any other host than the one served: a web page

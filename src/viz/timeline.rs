@@ -1,0 +1,384 @@
+//! What happened to a cluster, told from the difference between one
+//! snapshot and the next: nodes going down and coming back, cut off and
+//! healed, tasks failing and starting, quorum lost and regained. Pure: the
+//! server feeds it snapshots and the time, the page shows the events.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::snapshot::{NodeView, Snapshot, SnapshotStatus};
+use crate::swarm::NodeStatus;
+
+/// Events kept for the page; older ones fall off.
+const KEPT: usize = 200;
+/// More task events than this of one kind and service in one look become
+/// one event with a count, so a scale to 100 does not flood the list.
+const GROUPED_PAST: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum EventKind {
+    NodeJoined,
+    NodeLeft,
+    /// Its container stopped, or the swarm lost it.
+    NodeDown,
+    NodeUp,
+    /// The swarm lost it while its container ran on: a partition, or a
+    /// hung engine.
+    NodeCutOff,
+    NodeHealed,
+    TaskStarted,
+    TaskFailed,
+    /// Stopped on purpose (a scale-down, an update, a drain).
+    TaskStopped,
+    /// Its node went down; the swarm replaces it elsewhere.
+    TaskLost,
+    QuorumLost,
+    QuorumRegained,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Event {
+    /// Milliseconds since the Unix epoch.
+    pub(crate) at_ms: u64,
+    pub(crate) kind: EventKind,
+    /// The node, or the service, it is about.
+    pub(crate) subject: String,
+    pub(crate) text: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Timeline {
+    /// The last snapshot in which the swarm could be read: changes are
+    /// told against it, so a stretch without a leader does not make every
+    /// node look down.
+    last_read: Option<Snapshot>,
+    last_status: SnapshotStatus,
+    /// Nodes that are down, and whether they were cut off (their container
+    /// ran on) when they went.
+    down: HashMap<String, bool>,
+    events: VecDeque<Event>,
+}
+
+impl Timeline {
+    pub(crate) fn events(&self) -> &VecDeque<Event> {
+        &self.events
+    }
+
+    /// Takes the next look at the cluster; says whether it added events.
+    pub(crate) fn observe(&mut self, next: &Snapshot, at_ms: u64) -> bool {
+        let mut new = Vec::new();
+        match (self.last_status, next.status) {
+            (from, SnapshotStatus::QuorumLost) if from != SnapshotStatus::QuorumLost => {
+                new.push((EventKind::QuorumLost, next.cluster.clone(), next.message.clone()));
+            }
+            (SnapshotStatus::QuorumLost, SnapshotStatus::Ok) => new.push((
+                EventKind::QuorumRegained,
+                next.cluster.clone(),
+                "a leader is elected again".to_string(),
+            )),
+            _ => {}
+        }
+        self.last_status = next.status;
+        if next.status == SnapshotStatus::Ok {
+            if let Some(previous) = self.last_read.take() {
+                new.extend(self.node_changes(&previous, next));
+                new.extend(task_changes(&previous, next));
+            } else {
+                for node in next.nodes.iter().filter(|n| !is_up(n)) {
+                    self.down
+                        .insert(node.hostname.clone(), node.container_state == "running");
+                }
+            }
+            self.last_read = Some(next.clone());
+        }
+        let added = !new.is_empty();
+        for (kind, subject, text) in new {
+            self.events.push_back(Event {
+                at_ms,
+                kind,
+                subject,
+                text,
+            });
+        }
+        while self.events.len() > KEPT {
+            self.events.pop_front();
+        }
+        added
+    }
+
+    fn node_changes(&mut self, previous: &Snapshot, next: &Snapshot) -> Vec<(EventKind, String, String)> {
+        let mut changes = Vec::new();
+        let before: HashMap<&str, &NodeView> = previous.nodes.iter().map(|n| (n.hostname.as_str(), n)).collect();
+        for node in &next.nodes {
+            let host = node.hostname.clone();
+            let Some(old) = before.get(host.as_str()) else {
+                changes.push((EventKind::NodeJoined, host.clone(), format!("{host} joined")));
+                if !is_up(node) {
+                    self.down.insert(host, node.container_state == "running");
+                }
+                continue;
+            };
+            match (is_up(old), is_up(node)) {
+                (true, false) => {
+                    let cut_off = node.container_state == "running";
+                    self.down.insert(host.clone(), cut_off);
+                    changes.push(if cut_off {
+                        (
+                            EventKind::NodeCutOff,
+                            host.clone(),
+                            format!("{host} cut off: the swarm says {}, its container runs", node.state),
+                        )
+                    } else {
+                        (
+                            EventKind::NodeDown,
+                            host.clone(),
+                            format!("{host} down: its container is {}", node.container_state),
+                        )
+                    });
+                }
+                (false, true) => {
+                    let cut_off = self.down.remove(&host).unwrap_or(false);
+                    changes.push(if cut_off {
+                        (
+                            EventKind::NodeHealed,
+                            host.clone(),
+                            format!("{host} healed: Ready again"),
+                        )
+                    } else {
+                        (EventKind::NodeUp, host.clone(), format!("{host} up: Ready again"))
+                    });
+                }
+                _ => {}
+            }
+        }
+        for old in &previous.nodes {
+            if !next.nodes.iter().any(|n| n.hostname == old.hostname) {
+                self.down.remove(&old.hostname);
+                changes.push((
+                    EventKind::NodeLeft,
+                    old.hostname.clone(),
+                    format!("{} left the cluster", old.hostname),
+                ));
+            }
+        }
+        changes
+    }
+}
+
+fn is_up(node: &NodeView) -> bool {
+    node.state == NodeStatus::Ready
+}
+
+/// Running tasks by ID, with the node they run on.
+fn running(snapshot: &Snapshot) -> BTreeMap<&str, (&NodeView, String)> {
+    snapshot
+        .nodes
+        .iter()
+        .flat_map(|node| {
+            node.tasks
+                .iter()
+                .filter(|t| t.state == "running" && !t.lost)
+                .map(move |t| (t.id.as_str(), (node, format!("{}.{}", t.service, t.slot))))
+        })
+        .collect()
+}
+
+fn task_changes(previous: &Snapshot, next: &Snapshot) -> Vec<(EventKind, String, String)> {
+    let (was, is) = (running(previous), running(next));
+    // (kind, service) to (task, node) pairs, so that many alike become one.
+    let mut found: BTreeMap<(EventKind, &str), Vec<(&str, &str)>> = BTreeMap::new();
+    for (id, (node, name)) in &is {
+        if !was.contains_key(id) {
+            let service = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
+            found
+                .entry((EventKind::TaskStarted, service))
+                .or_default()
+                .push((name, &node.hostname));
+        }
+    }
+    for (id, (node, name)) in &was {
+        if is.contains_key(id) {
+            continue;
+        }
+        let node_down = next
+            .nodes
+            .iter()
+            .find(|n| n.hostname == node.hostname)
+            .is_none_or(|n| !is_up(n));
+        let kind = if next.failed.contains(*id) {
+            EventKind::TaskFailed
+        } else if node_down {
+            EventKind::TaskLost
+        } else {
+            EventKind::TaskStopped
+        };
+        let service = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
+        found.entry((kind, service)).or_default().push((name, &node.hostname));
+    }
+    let mut changes = Vec::new();
+    // Ends before starts: a replacement follows the task it replaces.
+    let order = |kind: &EventKind| *kind == EventKind::TaskStarted;
+    let mut groups: Vec<_> = found.into_iter().collect();
+    groups.sort_by_key(|((kind, _), _)| order(kind));
+    for ((kind, service), tasks) in groups {
+        let (verb, at) = match kind {
+            EventKind::TaskStarted => ("started", "on"),
+            EventKind::TaskFailed => ("failed", "on"),
+            EventKind::TaskLost => ("lost", "with"),
+            _ => ("stopped", "on"),
+        };
+        if tasks.len() > GROUPED_PAST {
+            changes.push((
+                kind,
+                service.to_string(),
+                format!("{service}: {} tasks {verb}", tasks.len()),
+            ));
+        } else {
+            for (task, node) in tasks {
+                changes.push((kind, service.to_string(), format!("{task} {verb} {at} {node}")));
+            }
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::top::fixtures;
+
+    fn kinds(timeline: &Timeline) -> Vec<(EventKind, String)> {
+        timeline.events().iter().map(|e| (e.kind, e.text.clone())).collect()
+    }
+
+    #[test]
+    fn the_first_look_tells_nothing_and_an_unchanged_one_neither() {
+        let mut timeline = Timeline::default();
+        let snapshot = fixtures::snapshot();
+        assert!(!timeline.observe(&snapshot, 1));
+        assert!(!timeline.observe(&snapshot, 2));
+        assert!(timeline.events().is_empty());
+    }
+
+    #[test]
+    fn a_crash_and_a_restart_are_down_lost_started_and_up() {
+        let mut timeline = Timeline::default();
+        let healthy = fixtures::snapshot();
+        timeline.observe(&healthy, 1);
+
+        let mut crashed = healthy.clone();
+        let worker = &mut crashed.nodes[1];
+        worker.state = NodeStatus::Down;
+        worker.container_state = "exited".into();
+        for task in &mut worker.tasks {
+            task.lost = true;
+        }
+        assert!(timeline.observe(&crashed, 2));
+
+        let mut replaced = crashed.clone();
+        let mut moved = replaced.nodes[1].tasks[0].clone();
+        moved.id = "new".into();
+        moved.lost = false;
+        replaced.nodes[2].tasks.push(moved);
+        timeline.observe(&replaced, 3);
+
+        let mut back = replaced.clone();
+        back.nodes[1].state = NodeStatus::Ready;
+        back.nodes[1].container_state = "running".into();
+        back.nodes[1].tasks.clear();
+        timeline.observe(&back, 4);
+
+        assert_eq!(
+            kinds(&timeline),
+            vec![
+                (EventKind::NodeDown, "worker-1 down: its container is exited".into()),
+                (EventKind::TaskLost, "quotes.2 lost with worker-1".into()),
+                (EventKind::TaskLost, "quotes.3 lost with worker-1".into()),
+                (EventKind::TaskStarted, "quotes.2 started on worker-2".into()),
+                (EventKind::NodeUp, "worker-1 up: Ready again".into()),
+            ]
+        );
+        assert_eq!(timeline.events()[0].at_ms, 2);
+        assert_eq!(timeline.events()[4].at_ms, 4);
+    }
+
+    #[test]
+    fn a_node_lost_while_its_container_runs_is_cut_off_then_healed() {
+        let mut timeline = Timeline::default();
+        let healthy = fixtures::snapshot();
+        timeline.observe(&healthy, 1);
+        let mut cut = healthy.clone();
+        cut.nodes[2].state = NodeStatus::Down;
+        timeline.observe(&cut, 2);
+        timeline.observe(&healthy, 3);
+        let kinds: Vec<_> = timeline.events().iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventKind::NodeCutOff, EventKind::NodeHealed]);
+        assert_eq!(
+            timeline.events()[0].text,
+            "worker-2 cut off: the swarm says down, its container runs"
+        );
+    }
+
+    #[test]
+    fn quorum_is_lost_and_regained_without_every_node_looking_down() {
+        let mut timeline = Timeline::default();
+        let healthy = fixtures::snapshot();
+        timeline.observe(&healthy, 1);
+        let mut leaderless = healthy.clone();
+        leaderless.status = SnapshotStatus::QuorumLost;
+        leaderless.message = "quorum lost in cluster lab".into();
+        for node in &mut leaderless.nodes {
+            node.state = NodeStatus::Absent;
+            node.tasks.clear();
+        }
+        timeline.observe(&leaderless, 2);
+        timeline.observe(&leaderless, 3);
+        timeline.observe(&healthy, 4);
+        assert_eq!(
+            kinds(&timeline),
+            vec![
+                (EventKind::QuorumLost, "quorum lost in cluster lab".into()),
+                (EventKind::QuorumRegained, "a leader is elected again".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn many_alike_task_events_become_one_and_failures_are_told_from_stops() {
+        let mut timeline = Timeline::default();
+        let small = fixtures::snapshot();
+        timeline.observe(&small, 1);
+        let mut scaled = fixtures::many(10);
+        scaled.nodes[0].tasks.clear();
+        scaled.failed.insert("quotes1".into());
+        timeline.observe(&scaled, 2);
+        let texts: Vec<_> = timeline.events().iter().map(|e| e.text.as_str()).collect();
+        assert!(texts.contains(&"quotes.1 failed on manager-1"), "{texts:?}");
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("quotes: ") && t.ends_with(" tasks started")),
+            "{texts:?}"
+        );
+        assert!(texts.iter().any(|t| t.starts_with("worker-10 joined")), "{texts:?}");
+    }
+
+    #[test]
+    fn only_the_newest_events_are_kept() {
+        let mut timeline = Timeline::default();
+        let up = fixtures::snapshot();
+        let mut down = up.clone();
+        down.nodes[2].state = NodeStatus::Down;
+        down.nodes[2].container_state = "exited".into();
+        for at in 0..(KEPT as u64) {
+            timeline.observe(if at % 2 == 0 { &up } else { &down }, at);
+        }
+        assert_eq!(timeline.events().len(), KEPT - 1);
+        timeline.observe(&up, 1000);
+        timeline.observe(&down, 1001);
+        assert_eq!(timeline.events().len(), KEPT);
+        assert_eq!(timeline.events().back().unwrap().at_ms, 1001);
+    }
+}
