@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
+    linux_client();
     println!("cargo:rerun-if-changed=demo/quotes.rs");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("quotes");
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
@@ -34,5 +35,18 @@ fn main() {
             "cargo:warning=the demo service could not be built for {target}; `swarmlab image build-demo` will say so"
         );
         std::fs::write(&out, b"").expect("OUT_DIR is writable");
+    }
+}
+
+/// Code only a Linux client can run (entering network namespaces) is
+/// under `cfg(linux_client)`. `SWARMLAB_PORTABLE_CHECK=1` leaves it out on
+/// Linux too, so that CI checks that the rest builds without it, as a macOS
+/// or Windows build must: no such standard library can be had here.
+fn linux_client() {
+    println!("cargo::rustc-check-cfg=cfg(linux_client)");
+    println!("cargo:rerun-if-env-changed=SWARMLAB_PORTABLE_CHECK");
+    let linux = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    if linux && env::var_os("SWARMLAB_PORTABLE_CHECK").is_none() {
+        println!("cargo::rustc-cfg=linux_client");
     }
 }

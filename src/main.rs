@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     // Like other command-line tools, end quietly when the reader of our
     // output goes away (`swarmlab ls | head`) instead of failing to print.
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    #[cfg(unix)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

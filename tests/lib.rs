@@ -11,6 +11,7 @@ mod forwarder;
 mod host_limits;
 mod lifecycle;
 mod node_images;
+mod portability;
 mod properties;
 mod resilience;
 mod safety;

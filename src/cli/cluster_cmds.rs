@@ -115,26 +115,7 @@ pub async fn create(args: CreateArgs) -> Result<()> {
 /// Resolves on Ctrl-C, SIGTERM or SIGHUP (the terminal went away); a
 /// second Ctrl-C during the rollback exits at once.
 async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut others: Vec<_> = [SignalKind::terminate(), SignalKind::hangup()]
-            .into_iter()
-            .filter_map(|kind| signal(kind).ok())
-            .collect();
-        let any_other = async {
-            if others.is_empty() {
-                std::future::pending::<()>().await;
-            }
-            futures_util::future::select_all(others.iter_mut().map(|s| Box::pin(s.recv()))).await;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = any_other => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    super::signals::stop_requested().await;
     eprintln!("Interrupted: rolling back (press Ctrl-C again to stop at once)");
     tokio::spawn(async {
         let _ = tokio::signal::ctrl_c().await;

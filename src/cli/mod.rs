@@ -11,6 +11,7 @@ mod node_image_cmd;
 mod output;
 mod ports_cmd;
 mod progress;
+mod signals;
 mod top_cmd;
 mod traffic_cmd;
 mod viz_cmd;

@@ -147,20 +147,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(bundle) = bundle {
         ClusterTls::install_bundle(&engine, &name, &bundle).await?;
     }
-    let stop = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    };
+    let stop = super::signals::stop_requested();
     let limits = ports::Limits {
         interval: args.interval,
         max_connections: args.max_connections,

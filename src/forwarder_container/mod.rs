@@ -6,8 +6,7 @@
 //! reads.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder};
@@ -15,23 +14,20 @@ use futures_util::TryStreamExt;
 
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_not_found};
-use crate::host_images;
 use crate::labels::{self, Run};
 use crate::naming::ClusterName;
 use crate::tls::ClusterTls;
 
+mod image;
 mod status;
 
 pub use status::{BackendStatus, ForwarderStatus, PortPath, PortState, PortStatus, PublishMode, STATUS_PATH};
 
-const IMAGE_REPO: &str = "swarmlab/ports";
 /// Limits of the forwarder's container: processes and threads, and memory.
 pub(crate) const FORWARDER_PIDS: i64 = 512;
 pub(crate) const FORWARDER_MEMORY: i64 = 256 << 20;
 /// The forwarder's `io.swarmlab.role`.
 const FORWARDER_ROLE: &str = "ports";
-/// Marks forwarder images, whatever their tag.
-const PORTS_IMAGE_LABEL: &str = "io.swarmlab.ports=1";
 const BINARY: &str = "/swarmlab";
 /// Where the forwarder's swarmlab keeps the cluster's client identity.
 const HOME: &str = "/home/swarmlab";
@@ -70,7 +66,7 @@ pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls
         Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => return Ok(()),
         Ok(_) => {}
         Err(e) if is_not_found(&e) => {
-            let image = ensure_image(engine).await?;
+            let image = image::ensure(engine).await?;
             let options = CreateContainerOptionsBuilder::new().name(&name).build();
             engine
                 .docker
@@ -160,96 +156,6 @@ fn config(
     })
 }
 
-/// The forwarder image of this swarmlab binary, built when missing. Its tag
-/// follows the binary, so that a rebuilt swarmlab gets a new forwarder.
-async fn ensure_image(engine: &HostEngine) -> Result<String> {
-    let binary = std::env::current_exe().context("cannot locate the swarmlab binary")?;
-    let metadata = std::fs::metadata(&binary).context("cannot read the swarmlab binary")?;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (env!("CARGO_PKG_VERSION"), metadata.len(), metadata.modified().ok()).hash(&mut hasher);
-    let tag = format!("{IMAGE_REPO}:{:016x}", hasher.finish());
-    if host_images::is_present(engine, &tag).await? {
-        return Ok(tag);
-    }
-    // Symbolic links (the libraries') are followed: the files are read.
-    let mut files = vec![(BINARY.to_string(), read(&binary)?)];
-    for library in shared_libraries(&binary).await? {
-        files.push((library.to_string_lossy().into_owned(), read(&library)?));
-    }
-    let archive = host_images::executables_archive(
-        files
-            .iter()
-            .map(|(path, contents)| (path.as_str(), contents.as_slice())),
-    )?;
-    let body = futures_util::stream::once(async move { Ok(archive) });
-    let changes = vec![
-        format!("ENTRYPOINT [\"{BINARY}\"]"),
-        format!("LABEL {PORTS_IMAGE_LABEL}"),
-    ];
-    host_images::import_rootfs(engine, body, &tag, changes).await?;
-    remove_stale_images(engine, &tag).await;
-    Ok(tag)
-}
-
-/// Removes the forwarder images of earlier swarmlab builds that no container
-/// uses any more (the engine refuses to remove the others), so that
-/// rebuilding swarmlab does not pile them up. Best effort: a failure here
-/// costs disk space, not the forwarder.
-async fn remove_stale_images(engine: &HostEngine, current: &str) {
-    let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
-        .filters(&HashMap::from([("label", vec![PORTS_IMAGE_LABEL])]))
-        .build();
-    let Ok(listed) = engine.docker.list_images(Some(options)).await else {
-        return;
-    };
-    for image in listed {
-        if image.repo_tags.iter().any(|tag| tag == current) {
-            continue;
-        }
-        let _ = engine
-            .docker
-            .remove_image(&image.id, None::<bollard::query_parameters::RemoveImageOptions>, None)
-            .await;
-    }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// The shared libraries the binary needs, as `ldd` resolves them.
-async fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
-    let output = tokio::process::Command::new("ldd")
-        .arg(binary)
-        .output()
-        .await
-        .context("cannot run ldd to find the libraries swarmlab needs")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        if text.contains("not a dynamic executable") {
-            return Ok(Vec::new());
-        }
-        return Err(Error::Prerequisite(format!(
-            "ldd failed on {}: the forwarder's image is made of this binary and its libraries",
-            binary.display()
-        )));
-    }
-    Ok(parse_ldd(&text))
-}
-
-fn parse_ldd(text: &str) -> Vec<PathBuf> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            let path = match line.split_once("=>") {
-                Some((_, resolved)) => resolved.split_whitespace().next()?,
-                None => line.split_whitespace().next()?,
-            };
-            path.starts_with('/').then(|| PathBuf::from(path))
-        })
-        .collect()
-}
-
 /// What the forwarder last wrote about itself.
 pub async fn read_status(engine: &HostEngine, cluster: &ClusterName) -> Result<ForwarderStatus> {
     let name = container_name(cluster);
@@ -276,23 +182,4 @@ pub async fn read_status(engine: &HostEngine, cluster: &ClusterName) -> Result<F
     let mut text = String::new();
     std::io::Read::read_to_string(&mut entry, &mut text).context("cannot read the forwarder status")?;
     serde_json::from_str(&text).map_err(|e| Error::Other(format!("the forwarder status is unreadable: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ldd_output() {
-        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
-        let paths: Vec<String> = parse_ldd(text).iter().map(|p| p.display().to_string()).collect();
-        assert_eq!(
-            paths,
-            [
-                "/lib/x86_64-linux-gnu/libgcc_s.so.1",
-                "/lib/x86_64-linux-gnu/libc.so.6",
-                "/lib64/ld-linux-x86-64.so.2"
-            ]
-        );
-    }
 }

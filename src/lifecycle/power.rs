@@ -99,7 +99,10 @@ pub async fn start(
             }),
     )
     .await?;
-    crate::forwarder_container::ensure(engine, name, &tls, &Run::new()).await?;
+    match crate::forwarder_container::ensure(engine, name, &tls, &Run::new()).await {
+        Err(Error::Prerequisite(why)) => progress.note(&format!("warning: {why}")),
+        other => other?,
+    }
     progress.note("waiting for every node to be Ready and every service to run");
     Observer::new(engine, name).converged(timeout).await?;
     Ok(started.elapsed())

@@ -20,6 +20,11 @@
 mod counters;
 mod discovery;
 mod forwarder;
+// Entering a namespace is Linux's; elsewhere a stand-in says so.
+#[cfg(linux_client)]
+mod netns;
+#[cfg(not(linux_client))]
+#[path = "netns_elsewhere.rs"]
 mod netns;
 mod relay;
 

@@ -1,0 +1,151 @@
+//! The forwarder's image: this very binary and the shared libraries it
+//! links, imported as a root file system. Only a Linux client can make it;
+//! elsewhere published ports are not forwarded yet, and `create` says so
+//! instead of failing.
+
+#[cfg(linux_client)]
+use std::collections::HashMap;
+#[cfg(linux_client)]
+use std::hash::{Hash, Hasher};
+#[cfg(linux_client)]
+use std::path::Path;
+#[cfg(any(linux_client, test))]
+use std::path::PathBuf;
+
+use crate::engine::HostEngine;
+#[cfg(linux_client)]
+use crate::error::Context;
+use crate::error::{Error, Result};
+#[cfg(linux_client)]
+use crate::host_images;
+
+#[cfg(linux_client)]
+use super::BINARY;
+
+#[cfg(linux_client)]
+const IMAGE_REPO: &str = "swarmlab/ports";
+/// Marks forwarder images, whatever their tag.
+#[cfg(linux_client)]
+const PORTS_IMAGE_LABEL: &str = "io.swarmlab.ports=1";
+
+#[cfg(not(linux_client))]
+pub(super) async fn ensure(_engine: &HostEngine) -> Result<String> {
+    Err(Error::Prerequisite(format!(
+        "published ports reach localhost through a forwarder made of this swarmlab binary, which must be a Linux program; on {} reach the services through the cluster's engine (`eval \"$(swarmlab env)\"`, then docker)",
+        std::env::consts::OS
+    )))
+}
+
+/// The forwarder image of this swarmlab binary, built when missing. Its tag
+/// follows the binary, so that a rebuilt swarmlab gets a new forwarder.
+#[cfg(linux_client)]
+pub(super) async fn ensure(engine: &HostEngine) -> Result<String> {
+    let binary = std::env::current_exe().context("cannot locate the swarmlab binary")?;
+    let metadata = std::fs::metadata(&binary).context("cannot read the swarmlab binary")?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (env!("CARGO_PKG_VERSION"), metadata.len(), metadata.modified().ok()).hash(&mut hasher);
+    let tag = format!("{IMAGE_REPO}:{:016x}", hasher.finish());
+    if host_images::is_present(engine, &tag).await? {
+        return Ok(tag);
+    }
+    // Symbolic links (the libraries') are followed: the files are read.
+    let mut files = vec![(BINARY.to_string(), read(&binary)?)];
+    for library in shared_libraries(&binary).await? {
+        files.push((library.to_string_lossy().into_owned(), read(&library)?));
+    }
+    let archive = host_images::executables_archive(
+        files
+            .iter()
+            .map(|(path, contents)| (path.as_str(), contents.as_slice())),
+    )?;
+    let body = futures_util::stream::once(async move { Ok(archive) });
+    let changes = vec![
+        format!("ENTRYPOINT [\"{BINARY}\"]"),
+        format!("LABEL {PORTS_IMAGE_LABEL}"),
+    ];
+    host_images::import_rootfs(engine, body, &tag, changes).await?;
+    remove_stale_images(engine, &tag).await;
+    Ok(tag)
+}
+
+/// Removes the forwarder images of earlier swarmlab builds that no container
+/// uses any more (the engine refuses to remove the others), so that
+/// rebuilding swarmlab does not pile them up. Best effort: a failure here
+/// costs disk space, not the forwarder.
+#[cfg(linux_client)]
+async fn remove_stale_images(engine: &HostEngine, current: &str) {
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
+        .filters(&HashMap::from([("label", vec![PORTS_IMAGE_LABEL])]))
+        .build();
+    let Ok(listed) = engine.docker.list_images(Some(options)).await else {
+        return;
+    };
+    for image in listed {
+        if image.repo_tags.iter().any(|tag| tag == current) {
+            continue;
+        }
+        let _ = engine
+            .docker
+            .remove_image(&image.id, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .await;
+    }
+}
+
+#[cfg(linux_client)]
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The shared libraries the binary needs, as `ldd` resolves them.
+#[cfg(linux_client)]
+async fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
+    let output = tokio::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .await
+        .context("cannot run ldd to find the libraries swarmlab needs")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        if text.contains("not a dynamic executable") {
+            return Ok(Vec::new());
+        }
+        return Err(Error::Prerequisite(format!(
+            "ldd failed on {}: the forwarder's image is made of this binary and its libraries",
+            binary.display()
+        )));
+    }
+    Ok(parse_ldd(&text))
+}
+
+#[cfg(any(linux_client, test))]
+fn parse_ldd(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let path = match line.split_once("=>") {
+                Some((_, resolved)) => resolved.split_whitespace().next()?,
+                None => line.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
+        let paths: Vec<String> = parse_ldd(text).iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2"
+            ]
+        );
+    }
+}
