@@ -7,7 +7,9 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::support::{Test, TestCluster, free_port, host_docker, http_get, swarmlab_command, within};
+use crate::support::{
+    Test, TestCluster, deploy, free_port, host_docker, http_get, json, leftovers, swarmlab_command, unique, within,
+};
 
 /// A foreground forwarder, killed when the test ends however it ends.
 struct Foreground(Child);
@@ -175,4 +177,146 @@ fn the_forwarder_caps_connections_closes_idle_ones_and_follows_restarted_nodes()
     let _ = std::fs::remove_file(status);
     host_docker(["start", &container]);
     cluster.delete();
+}
+
+/// Where the engine's host network is not the client's (Docker Desktop, a
+/// rootless or a remote engine), the forwarder sits on the cluster network,
+/// unprivileged, and each published port gets a port container that the
+/// engine publishes on its 127.0.0.1. Forced here with
+/// SWARMLAB_PORTS_REACH=published. This kernel has no IPVS, so host-mode
+/// ports are what can answer, and an ingress port says why it cannot.
+#[test]
+fn port_containers_publish_the_ports_where_the_engine_is_elsewhere() {
+    let name = unique("reach");
+    Test::new()
+        .env("SWARMLAB_PORTS_REACH", "published")
+        .args(["create", "--name", &name, "--workers", "2"])
+        .stdout_has("is ready in")
+        .run();
+    let cluster = TestCluster::adopt(&name);
+    let forwarder = host_docker([
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetworkMode}}|{{.HostConfig.PidMode}}|{{len .HostConfig.CapAdd}}",
+        &format!("{name}-ports"),
+    ]);
+    assert_eq!(
+        forwarder.trim(),
+        format!("{name}-net||0"),
+        "on the cluster network, unprivileged"
+    );
+
+    let port = free_port();
+    deploy(
+        &cluster,
+        "web",
+        2,
+        &["--publish", &format!("mode=host,published={port},target=8080")],
+    );
+    assert!(
+        within(Duration::from_secs(20), || http_get(port, "/api/quote").is_some()).is_some(),
+        "the host-mode port answers on 127.0.0.1 through its port container"
+    );
+    let port_container = format!("{name}-port-{port}");
+    assert_eq!(
+        host_docker([
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{index .Config.Labels \"io.swarmlab.cluster\"}}",
+            &port_container
+        ])
+        .trim(),
+        format!("true {name}")
+    );
+    let answered: BTreeSet<String> = (0..12).filter_map(|_| replica(port)).collect();
+    assert_eq!(answered.len(), 2, "both replicas answer: {answered:?}");
+
+    if !std::path::Path::new("/proc/net/ip_vs").exists() {
+        let mesh = free_port();
+        cluster.docker([
+            "service",
+            "create",
+            "--name",
+            "mesh",
+            "--detach=false",
+            "-p",
+            &format!("{mesh}:8080"),
+            "swarmlab/quotes:latest",
+        ]);
+        let said = within(Duration::from_secs(10), || {
+            let ports = json(&Test::new().args(["ports", "--name", &name, "--json"]).run());
+            ports["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["published_port"] == mesh && p["message"].as_str().unwrap_or("").contains("no IPVS"))
+        });
+        assert!(said.is_some(), "an ingress port without IPVS says why it cannot answer");
+    }
+
+    cluster.docker(["service", "rm", "web"]);
+    let gone = within(Duration::from_secs(15), || {
+        host_docker([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=^{port_container}$"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .trim()
+        .is_empty()
+    });
+    assert!(gone.is_some(), "a port no longer published loses its port container");
+    assert!(http_get(port, "/api/quote").is_none());
+    cluster.delete();
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+}
+
+/// A forwarder image the user names (as a client that is not Linux must)
+/// is used instead of one made of this binary; one that cannot be had is a
+/// warning, and the cluster is made all the same.
+#[test]
+fn a_named_forwarder_image_is_used_and_a_missing_one_costs_only_the_ports() {
+    let first = TestCluster::create("ownimage", &["--workers", "0"]);
+    let own = host_docker(["inspect", "-f", "{{.Config.Image}}", &format!("{}-ports", first.name)]);
+    host_docker(["tag", own.trim(), "swarmlab-test/ports:named"]);
+    first.delete();
+
+    let name = unique("named");
+    Test::new()
+        .env("SWARMLAB_PORTS_IMAGE", "swarmlab-test/ports:named")
+        .args(["create", "--name", &name, "--workers", "0"])
+        .stdout_has("is ready in")
+        .run();
+    let named = TestCluster::adopt(&name);
+    assert_eq!(
+        host_docker(["inspect", "-f", "{{.Config.Image}}", &format!("{name}-ports")]).trim(),
+        "swarmlab-test/ports:named"
+    );
+    named.delete();
+
+    let name = unique("unpullable");
+    Test::new()
+        .env("SWARMLAB_PORTS_IMAGE", "127.0.0.1:1/swarmlab/ports:missing")
+        .args(["create", "--name", &name, "--workers", "0"])
+        .stdout_has("is ready in")
+        .stderr_has("cannot be pulled")
+        .run();
+    let unpullable = TestCluster::adopt(&name);
+    assert!(
+        host_docker([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=^{name}-ports$"),
+            "--format",
+            "{{.Names}}"
+        ])
+        .trim()
+        .is_empty(),
+        "no forwarder without its image"
+    );
+    unpullable.delete();
+    host_docker(["rmi", "swarmlab-test/ports:named"]);
 }

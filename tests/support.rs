@@ -161,7 +161,6 @@ pub fn host_docker<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> String 
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Containers, volumes and networks on the host engine labelled with `cluster`.
 /// Whether the host engine has `image`.
 pub fn image_exists(image: &str) -> bool {
     Command::new("docker")
@@ -173,6 +172,7 @@ pub fn image_exists(image: &str) -> bool {
         .success()
 }
 
+/// Containers, volumes and networks on the host engine labelled with `cluster`.
 #[track_caller]
 pub fn leftovers(cluster: &str) -> Vec<String> {
     let filter = format!("label=io.swarmlab.cluster={cluster}");

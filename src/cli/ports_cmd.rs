@@ -33,6 +33,19 @@ enum PortsAction {
     /// Run the forwarder in the foreground (what the forwarder container runs)
     #[command(hide = true)]
     Serve(ServeArgs),
+    /// Pass connections on to the forwarder (what a port container runs)
+    #[command(hide = true)]
+    Pass(PassArgs),
+}
+
+#[derive(Args)]
+struct PassArgs {
+    /// The port to listen on, and to connect to
+    #[arg(long, value_parser = swarmlab::input::port)]
+    port: u16,
+    /// The forwarder's name on the cluster network
+    #[arg(long)]
+    to: String,
 }
 
 #[derive(Args)]
@@ -52,11 +65,19 @@ struct ServeArgs {
     /// Where to write the forwarder's status
     #[arg(long, default_value = container::STATUS_PATH)]
     status_file: std::path::PathBuf,
+    /// Listen on the cluster network and have port containers published
+    /// (an engine whose host network is not the client's)
+    #[arg(long)]
+    published: bool,
 }
 
 pub async fn run(args: PortsArgs) -> Result<()> {
-    if let Some(PortsAction::Serve(serve_args)) = args.action {
-        return serve(serve_args).await;
+    match args.action {
+        Some(PortsAction::Serve(serve_args)) => return serve(serve_args).await,
+        Some(PortsAction::Pass(pass)) => {
+            return ports::pass(pass.port, &pass.to, super::signals::stop_requested()).await;
+        }
+        None => {}
     }
     let name = args.cluster.cluster()?;
     let engine = HostEngine::connect().await?;
@@ -153,5 +174,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         max_connections: args.max_connections,
         idle_timeout: args.idle_timeout,
     };
-    ports::serve(engine, name, &args.status_file, limits, stop).await
+    let (engine, reach) = if args.published {
+        (engine.on_cluster_network(), container::Reach::Published)
+    } else {
+        (engine, container::Reach::Loopback)
+    };
+    ports::serve(engine, name, &args.status_file, limits, reach, stop).await
 }

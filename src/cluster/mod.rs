@@ -202,13 +202,15 @@ impl Cluster {
 
     /// A client for a node's engine, when its container runs.
     pub(crate) fn node_engine(&self, node: &NodeContainer) -> Result<Docker> {
-        let endpoint = node
-            .api_endpoint()
-            .filter(|_| node.running)
-            .ok_or_else(|| Error::NodeFailed {
-                node: node.node.hostname(),
-                reason: format!("its container is {}", node.state),
-            })?;
+        let endpoint = if self.engine.is_on_cluster_network() {
+            node.address.map(|a| SocketAddr::from((a, API_PORT_NUMBER)))
+        } else {
+            node.api_endpoint()
+        };
+        let endpoint = endpoint.filter(|_| node.running).ok_or_else(|| Error::NodeFailed {
+            node: node.node.hostname(),
+            reason: format!("its container is {}", node.state),
+        })?;
         engine::node_client(endpoint, (!node.insecure).then(|| self.tls.client_dir()))
     }
 

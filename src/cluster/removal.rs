@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_not_found};
-use crate::labels::Run;
+use crate::labels::{self, Run};
 use crate::naming::ClusterName;
 use crate::node_container;
 
@@ -37,7 +37,32 @@ pub(crate) async fn remove_run(engine: &HostEngine, name: &ClusterName, run: &Ru
 pub(crate) async fn remove_labelled(engine: &HostEngine, filter: &HashMap<String, Vec<String>>) -> Result<Deleted> {
     let started = Instant::now();
 
-    // Every container with the label: nodes, the port forwarder, and any
+    // The port forwarder first: it makes port containers, and must not make
+    // one while the others go.
+    let mut forwarder = filter.clone();
+    forwarder.entry("label".into()).or_default().push(format!(
+        "{}={}",
+        labels::ROLE,
+        crate::forwarder_container::FORWARDER_ROLE
+    ));
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&forwarder)
+        .build();
+    let forwarders = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .context("cannot list containers")?;
+    try_join_all(
+        forwarders
+            .iter()
+            .filter_map(|c| c.id.as_deref())
+            .map(|id| node_container::remove(engine, id)),
+    )
+    .await?;
+
+    // Every other container with the label: nodes, port containers, and any
     // container a failed create left half-made.
     let options = ListContainersOptionsBuilder::new().all(true).filters(filter).build();
     let containers: Vec<String> = engine

@@ -70,6 +70,10 @@ pub struct HostEngine {
     pub endpoint: Endpoint,
     /// The engine's own ID, asked for once when first needed.
     id: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    /// This process runs in a container on the cluster network (the port
+    /// forwarder where the engine is elsewhere): nodes are reached at their
+    /// own addresses, not at ports published on the host's 127.0.0.1.
+    on_cluster_network: bool,
 }
 
 impl HostEngine {
@@ -97,6 +101,7 @@ impl HostEngine {
             docker,
             endpoint,
             id: Default::default(),
+            on_cluster_network: false,
         })
     }
 
@@ -129,6 +134,16 @@ impl HostEngine {
 }
 
 impl HostEngine {
+    /// The same engine, for a process on the cluster network.
+    pub fn on_cluster_network(mut self) -> Self {
+        self.on_cluster_network = true;
+        self
+    }
+
+    pub(crate) fn is_on_cluster_network(&self) -> bool {
+        self.on_cluster_network
+    }
+
     /// Writes `secret` to the standard input of a running container made
     /// with OpenStdin and StdinOnce, then closes it: how swarmlab hands
     /// containers their keys, which in the environment or the arguments

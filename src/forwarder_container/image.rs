@@ -1,7 +1,8 @@
-//! The forwarder's image: this very binary and the shared libraries it
-//! links, imported as a root file system. Only a Linux client can make it;
-//! elsewhere published ports are not forwarded yet, and `create` says so
-//! instead of failing.
+//! The forwarder's image: the one `SWARMLAB_PORTS_IMAGE` names (pulled
+//! when missing), else this very binary and the shared libraries it links,
+//! imported as a root file system. Only a Linux client can make the latter;
+//! elsewhere, without an image named, published ports are not forwarded,
+//! and `create` says so instead of failing.
 
 #[cfg(linux_client)]
 use std::collections::HashMap;
@@ -16,8 +17,33 @@ use crate::engine::HostEngine;
 #[cfg(linux_client)]
 use crate::error::Context;
 use crate::error::{Error, Result};
-#[cfg(linux_client)]
 use crate::host_images;
+
+/// Names a forwarder image to use (pulled if the engine lacks it) instead of
+/// one made of this binary: for clients that are not Linux, and for
+/// engines of another architecture.
+pub const PORTS_IMAGE_VAR: &str = "SWARMLAB_PORTS_IMAGE";
+
+/// The forwarder's image, on the engine.
+pub(super) async fn ensure(engine: &HostEngine) -> Result<String> {
+    match std::env::var(PORTS_IMAGE_VAR) {
+        Ok(image) if !image.is_empty() => named(engine, &image).await,
+        _ => own(engine).await,
+    }
+}
+
+/// The image the user named, pulled when the engine lacks it.
+async fn named(engine: &HostEngine, image: &str) -> Result<String> {
+    if host_images::is_present(engine, image).await? {
+        return Ok(image.to_string());
+    }
+    host_images::pull(engine, image).await.map_err(|why| {
+        Error::Prerequisite(format!(
+            "the forwarder image {image} ({PORTS_IMAGE_VAR}) is not on the engine and cannot be pulled ({why}): published ports are not forwarded until it is there"
+        ))
+    })?;
+    Ok(image.to_string())
+}
 
 #[cfg(linux_client)]
 use super::BINARY;
@@ -29,9 +55,9 @@ const IMAGE_REPO: &str = "swarmlab/ports";
 const PORTS_IMAGE_LABEL: &str = "io.swarmlab.ports=1";
 
 #[cfg(not(linux_client))]
-pub(super) async fn ensure(_engine: &HostEngine) -> Result<String> {
+async fn own(_engine: &HostEngine) -> Result<String> {
     Err(Error::Prerequisite(format!(
-        "published ports reach localhost through a forwarder made of this swarmlab binary, which must be a Linux program; on {} reach the services through the cluster's engine (`eval \"$(swarmlab env)\"`, then docker)",
+        "published ports reach localhost through a forwarder, whose image is made of this swarmlab binary only on Linux; on {} name a swarmlab forwarder image for this engine in {PORTS_IMAGE_VAR}, or reach the services through the cluster's engine (`eval \"$(swarmlab env)\"`, then docker)",
         std::env::consts::OS
     )))
 }
@@ -39,7 +65,7 @@ pub(super) async fn ensure(_engine: &HostEngine) -> Result<String> {
 /// The forwarder image of this swarmlab binary, built when missing. Its tag
 /// follows the binary, so that a rebuilt swarmlab gets a new forwarder.
 #[cfg(linux_client)]
-pub(super) async fn ensure(engine: &HostEngine) -> Result<String> {
+async fn own(engine: &HostEngine) -> Result<String> {
     let binary = std::env::current_exe().context("cannot locate the swarmlab binary")?;
     let metadata = std::fs::metadata(&binary).context("cannot read the swarmlab binary")?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

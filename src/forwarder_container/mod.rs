@@ -19,7 +19,13 @@ use crate::naming::ClusterName;
 use crate::tls::ClusterTls;
 
 mod image;
+mod port;
+mod reach;
 mod status;
+
+pub use image::PORTS_IMAGE_VAR;
+pub use port::{ensure_port, port_containers, remove_port};
+pub use reach::{REACH_VAR, Reach};
 
 pub use status::{BackendStatus, ForwarderStatus, PortPath, PortState, PortStatus, PublishMode, STATUS_PATH};
 
@@ -27,13 +33,26 @@ pub use status::{BackendStatus, ForwarderStatus, PortPath, PortState, PortStatus
 pub(crate) const FORWARDER_PIDS: i64 = 512;
 pub(crate) const FORWARDER_MEMORY: i64 = 256 << 20;
 /// The forwarder's `io.swarmlab.role`.
-const FORWARDER_ROLE: &str = "ports";
+pub(crate) const FORWARDER_ROLE: &str = "ports";
 const BINARY: &str = "/swarmlab";
 /// Where the forwarder's swarmlab keeps the cluster's client identity.
 const HOME: &str = "/home/swarmlab";
 
 pub(crate) fn container_name(cluster: &ClusterName) -> String {
     format!("{cluster}-ports")
+}
+
+/// The image the cluster's forwarder runs, for its port containers.
+pub async fn own_image(engine: &HostEngine, cluster: &ClusterName) -> Result<String> {
+    let name = container_name(cluster);
+    let info = engine
+        .docker
+        .inspect_container(&name, None)
+        .await
+        .with_context(|| format!("cannot inspect {name}"))?;
+    info.config
+        .and_then(|c| c.image)
+        .ok_or_else(|| Error::Other(format!("{name} names no image")))
 }
 
 /// Starts the cluster's forwarder unless it runs already; a forwarder made
@@ -67,10 +86,11 @@ pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls
         Ok(_) => {}
         Err(e) if is_not_found(&e) => {
             let image = image::ensure(engine).await?;
+            let reach = Reach::of(engine, cluster).await?;
             let options = CreateContainerOptionsBuilder::new().name(&name).build();
             engine
                 .docker
-                .create_container(Some(options), config(engine, cluster, tls, &image, run)?)
+                .create_container(Some(options), config(engine, cluster, tls, &image, run, reach)?)
                 .await
                 .with_context(|| format!("cannot create the port forwarder {name}"))?;
         }
@@ -98,6 +118,7 @@ fn config(
     tls: &ClusterTls,
     image: &str,
     run: &Run,
+    reach: Reach,
 ) -> Result<ContainerCreateBody> {
     let mut env = vec![crate::tls::STDIN_ENV.to_string()];
     env.push(format!("SWARMLAB_HOME={HOME}"));
@@ -114,44 +135,52 @@ fn config(
     let mut container_labels = labels::cluster(cluster);
     container_labels.insert(labels::ROLE.into(), FORWARDER_ROLE.into());
     run.mark(&mut container_labels);
+    let mut cmd = vec!["ports".into(), "serve".into(), "--name".into(), cluster.to_string()];
+    if reach == Reach::Published {
+        cmd.push("--published".into());
+    }
+    let mut host = HostConfig {
+        network_mode: Some("host".into()),
+        pid_mode: Some("host".into()),
+        binds: Some(vec![format!("{socket}:/var/run/docker.sock")]),
+        // Entering another network namespace takes CAP_SYS_ADMIN, and
+        // opening it, ptrace-level access to the node's process.
+        cap_add: Some(vec!["SYS_ADMIN".into(), "SYS_PTRACE".into()]),
+        security_opt: Some(vec!["apparmor=unconfined".into(), "seccomp=unconfined".into()]),
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
+        // Bounds on what a runaway forwarder can take from the host. It
+        // runs a thread per core and one more, holds at most its cap of
+        // connections (two sockets and 16 KiB of buffers each), and
+        // idles at a few MiB.
+        pids_limit: Some(FORWARDER_PIDS),
+        memory: Some(FORWARDER_MEMORY),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([("max-size".into(), "1m".into())])),
+        }),
+        ..Default::default()
+    };
+    if reach == Reach::Published {
+        // On the cluster network, where the nodes' addresses answer; it
+        // enters no namespace, so it needs no privilege.
+        host.network_mode = Some(cluster.network());
+        host.pid_mode = None;
+        host.cap_add = None;
+        host.security_opt = None;
+    }
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),
         entrypoint: Some(vec![BINARY.into()]),
-        cmd: Some(vec![
-            "ports".into(),
-            "serve".into(),
-            "--name".into(),
-            cluster.to_string(),
-        ]),
+        cmd: Some(cmd),
         env: Some(env),
         // Its client identity comes on standard input, once (see `ensure`).
         open_stdin: Some(true),
         stdin_once: Some(true),
         labels: Some(container_labels),
-        host_config: Some(HostConfig {
-            network_mode: Some("host".into()),
-            pid_mode: Some("host".into()),
-            binds: Some(vec![format!("{socket}:/var/run/docker.sock")]),
-            // Entering another network namespace takes CAP_SYS_ADMIN, and
-            // opening it, ptrace-level access to the node's process.
-            cap_add: Some(vec!["SYS_ADMIN".into(), "SYS_PTRACE".into()]),
-            security_opt: Some(vec!["apparmor=unconfined".into(), "seccomp=unconfined".into()]),
-            restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                maximum_retry_count: None,
-            }),
-            // Bounds on what a runaway forwarder can take from the host. It
-            // runs a thread per core and one more, holds at most its cap of
-            // connections (two sockets and 16 KiB of buffers each), and
-            // idles at a few MiB.
-            pids_limit: Some(FORWARDER_PIDS),
-            memory: Some(FORWARDER_MEMORY),
-            log_config: Some(HostConfigLogConfig {
-                typ: Some("json-file".into()),
-                config: Some(HashMap::from([("max-size".into(), "1m".into())])),
-            }),
-            ..Default::default()
-        }),
+        host_config: Some(host),
         ..Default::default()
     })
 }

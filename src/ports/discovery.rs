@@ -44,6 +44,8 @@ pub(crate) struct Route {
     pub(crate) publish_mode: PublishMode,
     pub(crate) path: PortPath,
     pub(crate) backends: Vec<Backend>,
+    /// Why no connection can reach the tasks from where the forwarder is.
+    pub(crate) blocked: Option<String>,
 }
 
 impl Route {
@@ -71,11 +73,15 @@ pub(crate) struct Discovery {
     /// By node container ID: the process the engine named, and its network
     /// namespace, opened once and held (see `netns`).
     namespaces: HashMap<String, (i32, Arc<NodeNamespace>)>,
+    /// Whether the forwarder shares the host's process IDs and may enter
+    /// the nodes' namespaces (not where it sits on the cluster network).
+    enter_nodes: bool,
 }
 
 impl Discovery {
-    pub(crate) fn new(engine: HostEngine, name: ClusterName) -> Self {
+    pub(crate) fn new(engine: HostEngine, name: ClusterName, enter_nodes: bool) -> Self {
         Discovery {
+            enter_nodes,
             manager: ManagerLink::new(&engine, &name),
             engine,
             name,
@@ -92,7 +98,7 @@ impl Discovery {
         // asked for again; one whose process is gone is forgotten.
         self.namespaces
             .retain(|id, (pid, namespace)| running.iter().any(|n| &n.id == id) && namespace.holds(*pid));
-        for node in &running {
+        for node in running.iter().filter(|_| self.enter_nodes) {
             if self.namespaces.contains_key(&node.id) {
                 continue;
             }
@@ -112,7 +118,12 @@ impl Discovery {
                 Err(error) => tracing::debug!(node = %node.name, %error, "cannot open its network namespace"),
             }
         }
-        let ipvs = self.namespaces.values().any(|(pid, _)| has_ipvs(*pid));
+        let ipvs = if self.enter_nodes {
+            self.namespaces.values().any(|(pid, _)| has_ipvs(*pid))
+        } else {
+            // Every namespace shows IPVS once the kernel has it: ours too.
+            std::path::Path::new("/proc/net/ip_vs").exists()
+        };
 
         let swarm = self.manager.read(false).await?;
         let mut routes = Vec::new();
@@ -139,10 +150,15 @@ impl Discovery {
                 let (published, target_port) = (published as u16, target_port as u16);
                 let host_mode = port.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST);
                 let path = path_for(host_mode, ipvs);
+                let blocked = (path == PortPath::TaskDirect && !self.enter_nodes).then(|| {
+                    format!(
+                        "{name}: the engine's kernel has no IPVS (no routing mesh) and the forwarder cannot enter its nodes there; publish the port in host mode (--publish mode=host,published={published},target={target_port})"
+                    )
+                });
                 let mut backends = Vec::new();
                 for task in &running_tasks {
                     let host = &task.hostname;
-                    let Some(node) = cluster.container_of(host).filter(|n| n.running) else {
+                    let Some(node) = cluster.container_of(host).filter(|n| n.running && blocked.is_none()) else {
                         continue;
                     };
                     let target = if path == PortPath::TaskDirect {
@@ -188,6 +204,7 @@ impl Discovery {
                     },
                     path,
                     backends,
+                    blocked,
                 });
             }
         }
@@ -216,6 +233,7 @@ impl Discovery {
                     })
                     .into_iter()
                     .collect(),
+                blocked: None,
             });
         }
         routes.sort_by_key(|r| r.published);

@@ -3,6 +3,7 @@
 //! status file.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -13,7 +14,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::engine::HostEngine;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
+use crate::forwarder_container::{self as container, Reach};
 use crate::naming::ClusterName;
 
 use super::counters::{Counters, Ledger, attempt_order};
@@ -76,12 +78,16 @@ impl Drop for Listening {
     }
 }
 
-/// Forwards the cluster's published ports until `stop` resolves.
+/// Forwards the cluster's published ports until `stop` resolves: on the
+/// host's 127.0.0.1, or (`Reach::Published`) on the forwarder's own address
+/// on the cluster network, each port brought to the engine's 127.0.0.1 by a
+/// port container.
 pub async fn serve(
     engine: HostEngine,
     name: ClusterName,
     status_path: &Path,
     limits: Limits,
+    reach: Reach,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     tokio::pin!(stop);
@@ -90,7 +96,16 @@ pub async fn serve(
         slots: Arc::new(Semaphore::new(limits.max_connections as usize)),
         full: AtomicBool::new(false),
     });
-    let mut discovery = Discovery::new(engine, name.clone());
+    let listen_on = match reach {
+        Reach::Loopback => Ipv4Addr::LOCALHOST,
+        Reach::Published => Ipv4Addr::UNSPECIFIED,
+    };
+    let image = match reach {
+        Reach::Published => Some(container::own_image(&engine, &name).await?),
+        Reach::Loopback => None,
+    };
+    let host = engine.clone();
+    let mut discovery = Discovery::new(engine, name.clone(), reach == Reach::Loopback);
     let mut listening: HashMap<u16, Listening> = HashMap::new();
     // The last message logged for each port, so that a state is logged once.
     let mut said: HashMap<u16, String> = HashMap::new();
@@ -113,7 +128,10 @@ pub async fn serve(
                 }
                 status.ipvs = ipvs;
                 status.error.clear();
-                status.ports = reconcile(&routes, &mut listening, &mut said, &gate, &mut ledger);
+                status.ports = reconcile(&routes, listen_on, &mut listening, &mut said, &gate, &mut ledger);
+                if let Some(image) = &image {
+                    publish(&host, &name, image, &mut status.ports, &mut said).await;
+                }
                 read_once = true;
             }
             Err(error) => {
@@ -140,10 +158,55 @@ pub async fn serve(
     Ok(())
 }
 
+/// Makes a port container for every port listened on, and removes those
+/// of ports that are gone; a port the engine cannot publish is said so.
+async fn publish(
+    engine: &HostEngine,
+    name: &ClusterName,
+    image: &str,
+    ports: &mut [PortStatus],
+    said: &mut HashMap<u16, String>,
+) {
+    let existing = match container::port_containers(engine, name).await {
+        Ok(existing) => existing,
+        Err(error) => {
+            log(&format!("cannot list the port containers: {error}"));
+            return;
+        }
+    };
+    for (port, _) in existing
+        .iter()
+        .filter(|(p, _)| !ports.iter().any(|s| s.published_port == *p))
+    {
+        match container::remove_port(engine, name, *port).await {
+            Ok(()) => log(&format!("the engine no longer publishes 127.0.0.1:{port}")),
+            Err(error) => log(&error.to_string()),
+        }
+    }
+    for status in ports.iter_mut().filter(|s| s.state != PortState::PortTaken) {
+        let port = status.published_port;
+        if existing.contains(&(port, true)) {
+            continue;
+        }
+        match container::ensure_port(engine, name, image, port).await {
+            Ok(()) => log(&format!("the engine publishes 127.0.0.1:{port} for {}", status.service)),
+            Err(error) => {
+                let message = error.to_string();
+                tell(said, port, &message);
+                if matches!(error, Error::PortUnavailable(_)) {
+                    status.state = PortState::PortTaken;
+                }
+                status.message = message;
+            }
+        }
+    }
+}
+
 /// Opens, updates and closes listeners to match `routes`; returns each
 /// route's state.
 fn reconcile(
     routes: &[Route],
+    listen_on: Ipv4Addr,
     listening: &mut HashMap<u16, Listening>,
     said: &mut HashMap<u16, String>,
     gate: &Arc<Gate>,
@@ -174,7 +237,7 @@ fn reconcile(
         if let Some(existing) = listening.get(&port) {
             *existing.backends.write().expect("backends lock") = backends;
         } else {
-            match std::net::TcpListener::bind(("127.0.0.1", port)).and_then(|l| {
+            match std::net::TcpListener::bind((listen_on, port)).and_then(|l| {
                 l.set_nonblocking(true)?;
                 TcpListener::from_std(l)
             }) {
@@ -204,7 +267,9 @@ fn reconcile(
                 }
             }
         }
-        let (state, message) = if route.backends.is_empty() {
+        let (state, message) = if let Some(why) = &route.blocked {
+            (PortState::NoBackends, why.clone())
+        } else if route.backends.is_empty() {
             (
                 PortState::NoBackends,
                 format!("{} has no running task to forward to yet", route.service),
@@ -341,6 +406,7 @@ mod tests {
             publish_mode: PublishMode::Ingress,
             path: PortPath::TaskDirect,
             backends,
+            blocked: None,
         }
     }
 
@@ -375,7 +441,14 @@ mod tests {
             route(empty, vec![]),
             route(served, vec![backend(task.local_addr().unwrap())]),
         ];
-        let statuses = reconcile(&routes, &mut listening, &mut said, &gate, &mut ledger);
+        let statuses = reconcile(
+            &routes,
+            Ipv4Addr::LOCALHOST,
+            &mut listening,
+            &mut said,
+            &gate,
+            &mut ledger,
+        );
         let states: Vec<PortState> = statuses.iter().map(|s| s.state).collect();
         assert_eq!(states, [PortState::NoBackends, PortState::Forwarding]);
         assert_eq!(listening.len(), 2, "both ports listen, with or without a task");
@@ -391,7 +464,14 @@ mod tests {
 
         // A port no longer published is closed; the other's backend counted
         // the connection.
-        let statuses = reconcile(&routes[1..], &mut listening, &mut said, &gate, &mut ledger);
+        let statuses = reconcile(
+            &routes[1..],
+            Ipv4Addr::LOCALHOST,
+            &mut listening,
+            &mut said,
+            &gate,
+            &mut ledger,
+        );
         assert_eq!(statuses.len(), 1);
         assert_eq!(statuses[0].backends[0].connections, 1);
         assert!(!listening.contains_key(&empty));
@@ -406,6 +486,7 @@ mod tests {
         let free = free_port();
         let statuses = reconcile(
             &[route(taken_port, vec![]), route(free, vec![])],
+            Ipv4Addr::LOCALHOST,
             &mut listening,
             &mut said,
             &gate,

@@ -26,6 +26,8 @@ mod netns;
 #[cfg(not(linux_client))]
 #[path = "netns_elsewhere.rs"]
 mod netns;
+mod pass;
 mod relay;
 
 pub use forwarder::{Limits, serve};
+pub use pass::pass;

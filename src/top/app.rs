@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn sorting_and_opening_a_node() {
         let mut app = App::new("lab");
-        app.update(super::super::fixtures::snapshot());
+        app.update(crate::snapshot::fixtures::snapshot());
         let order = |app: &App| app.rows().iter().map(|n| n.hostname.clone()).collect::<Vec<_>>();
         assert_eq!(order(&app), ["manager-1", "worker-1", "worker-2"]);
         press(&mut app, KeyCode::Char('c'));
@@ -213,12 +213,12 @@ mod tests {
     #[test]
     fn selection_stays_in_range() {
         let mut app = App::new("lab");
-        app.update(super::super::fixtures::snapshot());
+        app.update(crate::snapshot::fixtures::snapshot());
         for _ in 0..10 {
             press(&mut app, KeyCode::Down);
         }
         assert_eq!(app.selected(), 2);
-        let mut fewer = super::super::fixtures::snapshot();
+        let mut fewer = crate::snapshot::fixtures::snapshot();
         fewer.nodes.truncate(1);
         app.update(fewer);
         assert_eq!(app.selected(), 0);
@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn a_hundred_nodes_page_and_the_selection_follows_its_node() {
         let mut app = App::new("lab");
-        app.update(super::super::fixtures::many(100));
+        app.update(crate::snapshot::fixtures::many(100));
         app.page = 20;
         press(&mut app, KeyCode::PageDown);
         press(&mut app, KeyCode::PageDown);
@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(app.rows()[app.selected()].hostname, "worker-41");
         assert_ne!(app.selected(), 41);
         // A new look at the cluster keeps it too.
-        app.update(super::super::fixtures::many(100));
+        app.update(crate::snapshot::fixtures::many(100));
         assert_eq!(app.rows()[app.selected()].hostname, "worker-41");
         let (cpu, memory, tasks) = app.totals();
         assert_eq!(tasks, 301, "three on each worker, one on the manager");

@@ -200,14 +200,14 @@ mod tests {
     #[test]
     fn the_node_table() {
         let mut app = App::new("lab");
-        app.update(super::super::fixtures::snapshot());
+        app.update(crate::snapshot::fixtures::snapshot());
         insta::assert_snapshot!(render(&app));
     }
 
     #[test]
     fn a_node_that_went_down_and_a_node_opened() {
         let mut app = App::new("lab");
-        let mut snapshot = super::super::fixtures::snapshot();
+        let mut snapshot = crate::snapshot::fixtures::snapshot();
         snapshot.nodes[2].state = crate::swarm::NodeStatus::Down;
         snapshot.nodes[2].container_state = "exited".into();
         snapshot.nodes[2].usage = None;
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn a_hundred_nodes_scroll_to_the_selection() {
         let mut app = App::new("lab");
-        app.update(super::super::fixtures::many(100));
+        app.update(crate::snapshot::fixtures::many(100));
         app.page = 7;
         for _ in 0..7 {
             app.key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));

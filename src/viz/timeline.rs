@@ -247,7 +247,7 @@ fn task_changes(previous: &Snapshot, next: &Snapshot) -> Vec<(EventKind, String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::top::fixtures;
+    use crate::snapshot::fixtures;
 
     fn kinds(timeline: &Timeline) -> Vec<(EventKind, String)> {
         timeline.events().iter().map(|e| (e.kind, e.text.clone())).collect()

@@ -15,6 +15,9 @@ use crate::naming::{ClusterName, NodeName, Role};
 use crate::stats::{StatsFeed, Usage};
 use crate::swarm::{self, Availability, ManagerStatus, NodeStatus, SwarmView};
 
+#[cfg(test)]
+pub(crate) mod fixtures;
+
 /// How much of a cluster a snapshot could see.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -246,8 +249,8 @@ impl Collector {
 
 #[cfg(test)]
 mod tests {
+    use super::fixtures;
     use crate::forwarder_container::{BackendStatus, ForwarderStatus, PortPath, PortState, PortStatus, PublishMode};
-    use crate::top::fixtures;
 
     #[test]
     fn requests_go_to_the_task_of_their_node_and_slot_summed_over_ports() {
