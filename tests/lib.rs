@@ -14,6 +14,7 @@ mod node_images;
 mod portability;
 mod properties;
 mod resilience;
+mod rootless;
 mod safety;
 mod support;
 mod top;

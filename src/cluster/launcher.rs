@@ -39,7 +39,7 @@ pub(crate) struct Launcher<'a> {
 }
 
 impl<'a> Launcher<'a> {
-    pub(crate) fn new(
+    pub(crate) async fn new(
         engine: &'a HostEngine,
         tls: &'a ClusterTls,
         progress: &'a dyn Progress,
@@ -51,7 +51,7 @@ impl<'a> Launcher<'a> {
             engine,
             tls,
             identity: tls.node_bundle()?,
-            security: Security::guess(engine)?,
+            security: Security::guess(engine, &engine.facts().await?)?,
             progress,
             deadline,
             cancel,

@@ -334,6 +334,7 @@ impl Cluster {
             subnet: &subnet,
             direct_api: crate::node_container::direct_api(&self.engine, &network),
             insecure: self.nodes.iter().any(|n| n.insecure),
+            rootless: self.engine.facts().await?.nodes_rootless(),
             run,
         };
         Ok(NodePlan::new(&facts, node, settings, None))
@@ -394,7 +395,7 @@ async fn network(engine: &HostEngine, name: &ClusterName) -> Result<bollard::mod
 }
 
 /// A launcher for adding nodes to an existing cluster.
-pub(crate) fn launcher_for<'a>(
+pub(crate) async fn launcher_for<'a>(
     cluster: &'a Cluster,
     progress: &'a dyn crate::progress::Progress,
     deadline: tokio::time::Instant,
@@ -408,4 +409,5 @@ pub(crate) fn launcher_for<'a>(
         cancel,
         labels::Run::new(),
     )
+    .await
 }

@@ -70,6 +70,8 @@ pub struct HostEngine {
     pub endpoint: Endpoint,
     /// The engine's own ID, asked for once when first needed.
     id: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    /// What it says of itself, asked for once when first needed.
+    facts: std::sync::Arc<tokio::sync::OnceCell<EngineFacts>>,
     /// This process runs in a container on the cluster network (the port
     /// forwarder where the engine is elsewhere): nodes are reached at their
     /// own addresses, not at ports published on the host's 127.0.0.1.
@@ -101,6 +103,7 @@ impl HostEngine {
             docker,
             endpoint,
             id: Default::default(),
+            facts: Default::default(),
             on_cluster_network: false,
         })
     }
@@ -133,7 +136,50 @@ impl HostEngine {
     }
 }
 
+/// What the engine says of itself that changes how nodes are made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct EngineFacts {
+    /// It runs in a user namespace (rootless): --privileged is granted
+    /// within it, whatever this machine's capability bounding set says.
+    pub(crate) rootless: bool,
+    pub(crate) cgroup_v1: bool,
+}
+
+impl EngineFacts {
+    /// Whether the nodes' own engines must run rootless too, without
+    /// cgroups: a rootless engine on cgroup v1 delegates none to its
+    /// containers, so no container a node starts could make its own.
+    pub(crate) fn nodes_rootless(&self) -> bool {
+        self.rootless && self.cgroup_v1
+    }
+
+    fn from_info(info: &bollard::models::SystemInfo) -> Self {
+        EngineFacts {
+            rootless: info
+                .security_options
+                .iter()
+                .flatten()
+                .any(|option| option.split(',').any(|part| part == "name=rootless")),
+            cgroup_v1: info.cgroup_version == Some(bollard::models::SystemInfoCgroupVersionEnum::_1),
+        }
+    }
+}
+
 impl HostEngine {
+    /// What the engine says of itself (`docker info`), asked for once.
+    pub(crate) async fn facts(&self) -> Result<EngineFacts> {
+        self.facts
+            .get_or_try_init(|| async {
+                let info = self.docker.info().await.map_err(|e| Error::Engine {
+                    context: "cannot ask the engine about itself (docker info)".into(),
+                    source: e,
+                })?;
+                Ok::<_, Error>(EngineFacts::from_info(&info))
+            })
+            .await
+            .copied()
+    }
+
     /// The same engine, for a process on the cluster network.
     pub fn on_cluster_network(mut self) -> Self {
         self.on_cluster_network = true;
@@ -246,4 +292,40 @@ fn connect_reason(error: &bollard::errors::Error) -> String {
         source = inner.source();
     }
     crate::error::one_line(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{SystemInfo, SystemInfoCgroupVersionEnum};
+
+    use super::EngineFacts;
+
+    #[test]
+    fn a_rootless_engine_on_cgroup_v1_makes_rootless_nodes() {
+        let info = |options: &[&str], version| SystemInfo {
+            security_options: Some(options.iter().map(|o| o.to_string()).collect()),
+            cgroup_version: Some(version),
+            ..Default::default()
+        };
+        let rootless_v1 = EngineFacts::from_info(&info(
+            &["name=seccomp,profile=default", "name=rootless"],
+            SystemInfoCgroupVersionEnum::_1,
+        ));
+        assert_eq!(
+            rootless_v1,
+            EngineFacts {
+                rootless: true,
+                cgroup_v1: true
+            }
+        );
+        assert!(rootless_v1.nodes_rootless());
+        let rootless_v2 = EngineFacts::from_info(&info(&["name=rootless"], SystemInfoCgroupVersionEnum::_2));
+        assert!(rootless_v2.rootless && !rootless_v2.nodes_rootless());
+        let rootful = EngineFacts::from_info(&info(
+            &["name=apparmor", "name=seccomp,profile=default"],
+            SystemInfoCgroupVersionEnum::_1,
+        ));
+        assert!(!rootful.rootless && !rootful.nodes_rootless());
+        assert_eq!(EngineFacts::from_info(&SystemInfo::default()), EngineFacts::default());
+    }
 }

@@ -136,11 +136,12 @@ async fn bring_up(
         subnet: &subnet,
         direct_api: engine.is_local() && node_container::bridge_is_here(&network_id),
         insecure: options.insecure,
+        rootless: engine.facts().await?.nodes_rootless(),
         run,
     };
     let plans = plan::node_plans(options, &facts);
     tracing::debug!(elapsed = ?started.elapsed(), "image, network and certificates ready");
-    let launcher = Launcher::new(engine, &tls, progress, started + options.wait, cancel, run.clone())?;
+    let launcher = Launcher::new(engine, &tls, progress, started + options.wait, cancel, run.clone()).await?;
 
     let first_manager = plan::first_manager();
     let leader_address = addressing::node_address(&subnet, first_manager);

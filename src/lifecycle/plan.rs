@@ -64,6 +64,7 @@ mod tests {
             subnet: &subnet,
             direct_api,
             insecure: options.insecure,
+            rootless: false,
             run: &Run::new(),
         };
         node_plans(options, &facts)

@@ -146,6 +146,7 @@ pub(super) fn container_config(plan: &NodePlan, privileged: bool) -> ContainerCr
         cmd: Some(
             dockerd_args(plan.insecure)
                 .into_iter()
+                .chain(plan.rootless.then(|| "--rootless".to_string()))
                 .chain(plan.settings.dockerd_args.clone())
                 .collect(),
         ),
@@ -187,6 +188,7 @@ mod tests {
             subnet: &subnet,
             direct_api,
             insecure,
+            rootless: false,
             run: &Run::new(),
         };
         let settings = NodeSettings {

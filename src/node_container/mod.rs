@@ -49,6 +49,9 @@ pub(crate) struct NodePlan {
     pub(crate) settings: NodeSettings,
     /// The engine API answers plain HTTP, without TLS (--insecure).
     pub(crate) insecure: bool,
+    /// Its dockerd runs rootless, without cgroups (see
+    /// `EngineFacts::nodes_rootless`).
+    pub(crate) rootless: bool,
     /// The operation that makes the container and its volume.
     pub(crate) run: labels::Run,
 }
@@ -64,6 +67,7 @@ pub(crate) struct ClusterFacts<'a> {
     /// workers then go without a published API port.
     pub(crate) direct_api: bool,
     pub(crate) insecure: bool,
+    pub(crate) rootless: bool,
     /// The operation that makes the nodes.
     pub(crate) run: &'a labels::Run,
 }
@@ -85,6 +89,7 @@ impl NodePlan {
             api_port,
             settings,
             insecure: facts.insecure,
+            rootless: facts.rootless,
             run: facts.run.clone(),
         }
     }

@@ -65,11 +65,13 @@ impl Security {
     /// `SWARMLAB_PRIVILEGED` overrides the guess: `try` asks for
     /// --privileged whatever the bounding set says (and still falls back
     /// when refused), `no` never asks for it.
-    pub(crate) fn guess(engine: &HostEngine) -> Result<Self> {
+    /// A rootless engine grants --privileged within its user namespace,
+    /// whatever this machine's bounding set says.
+    pub(crate) fn guess(engine: &HostEngine, facts: &crate::engine::EngineFacts) -> Result<Self> {
         let (refused, declined) = match privileged_choice()? {
             Some(true) => (false, false),
             Some(false) => (true, true),
-            None => (engine.is_local() && !full_bounding_set(), false),
+            None => (engine.is_local() && !facts.rootless && !full_bounding_set(), false),
         };
         Ok(Security {
             privileged_refused: AtomicBool::new(refused),

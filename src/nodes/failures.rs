@@ -175,7 +175,7 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
     }
     timings.mark("stale entry removed", started);
 
-    let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new())?;
+    let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new()).await?;
     let plan = cluster.plan(node, &launcher.run).await?;
     let rejoin = async {
         launcher.launch(&plan).await?;

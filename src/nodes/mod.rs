@@ -196,7 +196,7 @@ pub async fn add(
         .ok_or_else(|| Error::Other("the manager has no address".into()))?;
     let tokens = swarm::join_tokens(&manager).await?;
     let launcher =
-        crate::cluster::launcher_for(cluster, progress, started + DEFAULT_TIMEOUT, CancellationToken::new())?;
+        crate::cluster::launcher_for(cluster, progress, started + DEFAULT_TIMEOUT, CancellationToken::new()).await?;
     let joins = nodes.iter().map(|&node| {
         let (launcher, tokens, image) = (&launcher, &tokens, &image);
         async move {

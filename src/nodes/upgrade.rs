@@ -186,7 +186,7 @@ async fn one(
         .stop_container(&container.name, Some(options))
         .await
         .with_context(|| format!("cannot stop {}", container.name))?;
-    let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new())?;
+    let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new()).await?;
     let mut plan = cluster.plan(container.node, &launcher.run).await?;
     plan.image = image.to_string();
     node_container::recreate(&cluster.engine, &plan).await?;
