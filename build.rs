@@ -46,7 +46,7 @@ fn linux_client() {
     println!("cargo::rustc-check-cfg=cfg(linux_client)");
     println!("cargo:rerun-if-env-changed=SWARMLAB_PORTABLE_CHECK");
     let linux = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
-    if linux && env::var_os("SWARMLAB_PORTABLE_CHECK").is_none() {
+    if linux && env::var("SWARMLAB_PORTABLE_CHECK").as_deref() != Ok("1") {
         println!("cargo::rustc-cfg=linux_client");
     }
 }

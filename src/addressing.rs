@@ -125,6 +125,35 @@ pub(crate) fn free_subnets(pool: &Ipv4Net, taken: &[Ipv4Net]) -> Vec<Ipv4Net> {
         .collect()
 }
 
+/// The port forwarder's fixed address where it sits on the cluster network:
+/// the last one, above every node's (workers end at .210).
+pub(crate) fn forwarder_address(subnet: &Ipv4Net) -> Ipv4Addr {
+    subnet.host(254)
+}
+
+/// Fixed addresses for port containers, .211 to .253: engine-chosen ones
+/// would take the lowest free address, a node's that is not made yet.
+pub(crate) fn port_addresses(subnet: &Ipv4Net) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    (211..254).map(|offset| subnet.host(offset))
+}
+
+/// The subnet of a cluster network, as the engine reports it.
+pub(crate) fn subnet_of(network: &bollard::models::NetworkInspect) -> Result<Ipv4Net> {
+    network
+        .ipam
+        .as_ref()
+        .and_then(|ipam| ipam.config.as_ref())
+        .into_iter()
+        .flatten()
+        .find_map(|config| config.subnet.as_deref()?.parse().ok())
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "network {} has no IPv4 subnet",
+                network.name.as_deref().unwrap_or_default()
+            ))
+        })
+}
+
 /// A node's fixed address: managers from .2, workers from .11.
 pub(crate) fn node_address(subnet: &Ipv4Net, node: NodeName) -> Ipv4Addr {
     let offset = match node.role {
@@ -172,11 +201,15 @@ mod tests {
         let m1 = node_address(&subnet, NodeName::new(Role::Manager, 1));
         let m9 = node_address(&subnet, NodeName::new(Role::Manager, 9));
         let w1 = node_address(&subnet, NodeName::new(Role::Worker, 1));
-        let w240 = node_address(&subnet, NodeName::new(Role::Worker, 240));
+        let w200 = node_address(&subnet, NodeName::new(Role::Worker, 200));
         assert_eq!(m1, Ipv4Addr::new(172, 28, 3, 2));
         assert_eq!(m9, Ipv4Addr::new(172, 28, 3, 10));
         assert_eq!(w1, Ipv4Addr::new(172, 28, 3, 11));
-        assert_eq!(w240, Ipv4Addr::new(172, 28, 3, 250));
+        assert_eq!(w200, Ipv4Addr::new(172, 28, 3, 210));
+        let ports: Vec<Ipv4Addr> = port_addresses(&subnet).collect();
+        assert_eq!(ports.first(), Some(&Ipv4Addr::new(172, 28, 3, 211)));
+        assert_eq!(ports.last(), Some(&Ipv4Addr::new(172, 28, 3, 253)));
+        assert_eq!(forwarder_address(&subnet), Ipv4Addr::new(172, 28, 3, 254));
     }
 
     #[test]

@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn counts_and_ports_are_bounded() {
         assert_eq!(count("0"), Ok(0));
-        assert_eq!(count("249"), Ok(MAX_COUNT));
+        assert_eq!(count("209"), Ok(MAX_COUNT));
         assert!(count("4000000000").unwrap_err().contains("more than a cluster"));
         assert!(count("99999999999999999999999").is_err());
         assert!(count("-1").unwrap_err().contains("whole number"));

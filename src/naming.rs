@@ -12,8 +12,9 @@ use crate::error::{Error, Result};
 pub const DEFAULT_CLUSTER: &str = "swarmlab";
 /// Swarm recommends an odd number of managers, seven at most; nine leaves room to experiment.
 pub(crate) const MAX_MANAGERS: u32 = 9;
-/// Limited by the node addresses of one /24 cluster network (see `addressing`).
-pub(crate) const MAX_WORKERS: u32 = 240;
+/// Limited by the node addresses of one /24 cluster network, whose top
+/// addresses the port forwarder and its port containers keep (see `addressing`).
+pub(crate) const MAX_WORKERS: u32 = 200;
 const MAX_NAME_LEN: usize = 40;
 
 /// A validated cluster name: it prefixes container, volume and network names.

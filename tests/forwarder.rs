@@ -231,6 +231,24 @@ fn port_containers_publish_the_ports_where_the_engine_is_elsewhere() {
     let answered: BTreeSet<String> = (0..12).filter_map(|_| replica(port)).collect();
     assert_eq!(answered.len(), 2, "both replicas answer: {answered:?}");
 
+    // stop takes the forwarder down before its port containers (it would
+    // start them again), start brings the nodes back and the forwarder
+    // makes its port containers again.
+    Test::new().args(["stop", "--name", &name]).run();
+    assert!(
+        http_get(port, "/api/quote").is_none(),
+        "nothing answers a stopped cluster"
+    );
+    assert_eq!(
+        host_docker(["inspect", "-f", "{{.State.Running}}", &port_container]).trim(),
+        "false"
+    );
+    Test::new().args(["start", "--name", &name]).run();
+    assert!(
+        within(Duration::from_secs(30), || http_get(port, "/api/quote").is_some()).is_some(),
+        "the port answers again after start"
+    );
+
     if !std::path::Path::new("/proc/net/ip_vs").exists() {
         let mesh = free_port();
         cluster.docker([

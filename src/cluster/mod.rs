@@ -309,7 +309,7 @@ impl Cluster {
     pub(crate) async fn plan(&self, node: NodeName, run: &labels::Run) -> Result<NodePlan> {
         let network = self.network().await?;
         let network_id = network.id.clone().unwrap_or_else(|| self.name.network());
-        let subnet = subnet_of(&self.name, &network)?;
+        let subnet = crate::addressing::subnet_of(&network)?;
         let role_key = match node.role {
             Role::Manager => labels::MANAGER_SETTINGS,
             Role::Worker => labels::WORKER_SETTINGS,
@@ -354,20 +354,9 @@ impl Cluster {
 }
 
 /// The subnet of a cluster's network.
-fn subnet_of(name: &ClusterName, network: &bollard::models::NetworkInspect) -> Result<crate::addressing::Ipv4Net> {
-    network
-        .ipam
-        .as_ref()
-        .and_then(|ipam| ipam.config.as_ref())
-        .into_iter()
-        .flatten()
-        .find_map(|config| config.subnet.as_deref()?.parse().ok())
-        .ok_or_else(|| Error::Other(format!("network {} has no IPv4 subnet", name.network())))
-}
-
 /// The subnet of the network of cluster `name`.
 pub(crate) async fn subnet(engine: &HostEngine, name: &ClusterName) -> Result<crate::addressing::Ipv4Net> {
-    subnet_of(name, &network(engine, name).await?)
+    crate::addressing::subnet_of(&network(engine, name).await?)
 }
 
 /// The cluster's network, found by its label: a network of someone else's

@@ -45,35 +45,12 @@ pub(crate) async fn remove_labelled(engine: &HostEngine, filter: &HashMap<String
         labels::ROLE,
         crate::forwarder_container::FORWARDER_ROLE
     ));
-    let options = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&forwarder)
-        .build();
-    let forwarders = engine
-        .docker
-        .list_containers(Some(options))
-        .await
-        .context("cannot list containers")?;
-    try_join_all(
-        forwarders
-            .iter()
-            .filter_map(|c| c.id.as_deref())
-            .map(|id| node_container::remove(engine, id)),
-    )
-    .await?;
-
+    let mut containers = remove_containers(engine, &forwarder).await?;
     // Every other container with the label: nodes, port containers, and any
-    // container a failed create left half-made.
-    let options = ListContainersOptionsBuilder::new().all(true).filters(filter).build();
-    let containers: Vec<String> = engine
-        .docker
-        .list_containers(Some(options))
-        .await
-        .context("cannot list containers")?
-        .into_iter()
-        .filter_map(|c| c.id)
-        .collect();
-    try_join_all(containers.iter().map(|id| node_container::remove(engine, id))).await?;
+    // container a failed create left half-made; then once more, for a port
+    // container whose making was under way when the forwarder went.
+    containers += remove_containers(engine, filter).await?;
+    containers += remove_containers(engine, filter).await?;
 
     let volumes = engine
         .docker
@@ -106,11 +83,26 @@ pub(crate) async fn remove_labelled(engine: &HostEngine, filter: &HashMap<String
     }
 
     Ok(Deleted {
-        containers: containers.len(),
+        containers,
         volumes: volumes.len(),
         networks: networks.len(),
         elapsed: started.elapsed(),
     })
+}
+
+/// Removes every container `filter` matches; says how many.
+async fn remove_containers(engine: &HostEngine, filter: &HashMap<String, Vec<String>>) -> Result<usize> {
+    let options = ListContainersOptionsBuilder::new().all(true).filters(filter).build();
+    let listed: Vec<String> = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .context("cannot list containers")?
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect();
+    try_join_all(listed.iter().map(|id| node_container::remove(engine, id))).await?;
+    Ok(listed.len())
 }
 
 /// Removes a network. The engine may still count an endpoint for a moment

@@ -142,15 +142,17 @@ pub(crate) struct EngineFacts {
     /// It runs in a user namespace (rootless): --privileged is granted
     /// within it, whatever this machine's capability bounding set says.
     pub(crate) rootless: bool,
-    pub(crate) cgroup_v1: bool,
+    /// It makes no cgroups for its containers (cgroup driver "none").
+    pub(crate) no_cgroups: bool,
 }
 
 impl EngineFacts {
     /// Whether the nodes' own engines must run rootless too, without
-    /// cgroups: a rootless engine on cgroup v1 delegates none to its
-    /// containers, so no container a node starts could make its own.
+    /// cgroups: a rootless engine that has none to give (cgroup v1, or v2
+    /// without a delegated systemd slice) leaves its containers none, so no
+    /// container a node starts could make its own.
     pub(crate) fn nodes_rootless(&self) -> bool {
-        self.rootless && self.cgroup_v1
+        self.rootless && self.no_cgroups
     }
 
     fn from_info(info: &bollard::models::SystemInfo) -> Self {
@@ -160,7 +162,7 @@ impl EngineFacts {
                 .iter()
                 .flatten()
                 .any(|option| option.split(',').any(|part| part == "name=rootless")),
-            cgroup_v1: info.cgroup_version == Some(bollard::models::SystemInfoCgroupVersionEnum::_1),
+            no_cgroups: info.cgroup_driver == Some(bollard::models::SystemInfoCgroupDriverEnum::NONE),
         }
     }
 }
@@ -296,34 +298,34 @@ fn connect_reason(error: &bollard::errors::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use bollard::models::{SystemInfo, SystemInfoCgroupVersionEnum};
+    use bollard::models::{SystemInfo, SystemInfoCgroupDriverEnum};
 
     use super::EngineFacts;
 
     #[test]
-    fn a_rootless_engine_on_cgroup_v1_makes_rootless_nodes() {
-        let info = |options: &[&str], version| SystemInfo {
+    fn a_rootless_engine_without_cgroups_makes_rootless_nodes() {
+        let info = |options: &[&str], driver| SystemInfo {
             security_options: Some(options.iter().map(|o| o.to_string()).collect()),
-            cgroup_version: Some(version),
+            cgroup_driver: Some(driver),
             ..Default::default()
         };
-        let rootless_v1 = EngineFacts::from_info(&info(
+        let without = EngineFacts::from_info(&info(
             &["name=seccomp,profile=default", "name=rootless"],
-            SystemInfoCgroupVersionEnum::_1,
+            SystemInfoCgroupDriverEnum::NONE,
         ));
         assert_eq!(
-            rootless_v1,
+            without,
             EngineFacts {
                 rootless: true,
-                cgroup_v1: true
+                no_cgroups: true
             }
         );
-        assert!(rootless_v1.nodes_rootless());
-        let rootless_v2 = EngineFacts::from_info(&info(&["name=rootless"], SystemInfoCgroupVersionEnum::_2));
-        assert!(rootless_v2.rootless && !rootless_v2.nodes_rootless());
+        assert!(without.nodes_rootless());
+        let delegated = EngineFacts::from_info(&info(&["name=rootless"], SystemInfoCgroupDriverEnum::SYSTEMD));
+        assert!(delegated.rootless && !delegated.nodes_rootless());
         let rootful = EngineFacts::from_info(&info(
             &["name=apparmor", "name=seccomp,profile=default"],
-            SystemInfoCgroupVersionEnum::_1,
+            SystemInfoCgroupDriverEnum::CGROUPFS,
         ));
         assert!(!rootful.rootless && !rootful.nodes_rootless());
         assert_eq!(EngineFacts::from_info(&SystemInfo::default()), EngineFacts::default());

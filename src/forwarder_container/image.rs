@@ -22,7 +22,7 @@ use crate::host_images;
 /// Names a forwarder image to use (pulled if the engine lacks it) instead of
 /// one made of this binary: for clients that are not Linux, and for
 /// engines of another architecture.
-pub const PORTS_IMAGE_VAR: &str = "SWARMLAB_PORTS_IMAGE";
+pub(crate) const PORTS_IMAGE_VAR: &str = "SWARMLAB_PORTS_IMAGE";
 
 /// The forwarder's image, on the engine.
 pub(super) async fn ensure(engine: &HostEngine) -> Result<String> {

@@ -23,9 +23,8 @@ mod port;
 mod reach;
 mod status;
 
-pub use image::PORTS_IMAGE_VAR;
-pub use port::{ensure_port, port_containers, remove_port};
-pub use reach::{REACH_VAR, Reach};
+pub(crate) use port::{PortContainer, ensure_port, port_containers, remove_port};
+pub use reach::Reach;
 
 pub use status::{BackendStatus, ForwarderStatus, PortPath, PortState, PortStatus, PublishMode, STATUS_PATH};
 
@@ -42,8 +41,24 @@ pub(crate) fn container_name(cluster: &ClusterName) -> String {
     format!("{cluster}-ports")
 }
 
+/// A fixed address on the cluster network, for a container's creation.
+pub(crate) fn fixed_address(cluster: &ClusterName, address: std::net::Ipv4Addr) -> bollard::models::NetworkingConfig {
+    bollard::models::NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            cluster.network(),
+            bollard::models::EndpointSettings {
+                ipam_config: Some(bollard::models::EndpointIpamConfig {
+                    ipv4_address: Some(address.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )])),
+    }
+}
+
 /// The image the cluster's forwarder runs, for its port containers.
-pub async fn own_image(engine: &HostEngine, cluster: &ClusterName) -> Result<String> {
+pub(crate) async fn own_image(engine: &HostEngine, cluster: &ClusterName) -> Result<String> {
     let name = container_name(cluster);
     let info = engine
         .docker
@@ -86,11 +101,21 @@ pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls
         Ok(_) => {}
         Err(e) if is_not_found(&e) => {
             let image = image::ensure(engine).await?;
-            let reach = Reach::of(engine, cluster).await?;
+            let network = engine
+                .docker
+                .inspect_network(&cluster.network(), None)
+                .await
+                .with_context(|| format!("cannot inspect network {}", cluster.network()))?;
+            let placed = match Reach::of(engine, &network)? {
+                Reach::Loopback => None,
+                Reach::Published => Some(crate::addressing::forwarder_address(&crate::addressing::subnet_of(
+                    &network,
+                )?)),
+            };
             let options = CreateContainerOptionsBuilder::new().name(&name).build();
             engine
                 .docker
-                .create_container(Some(options), config(engine, cluster, tls, &image, run, reach)?)
+                .create_container(Some(options), config(engine, cluster, tls, &image, run, placed)?)
                 .await
                 .with_context(|| format!("cannot create the port forwarder {name}"))?;
         }
@@ -118,7 +143,9 @@ fn config(
     tls: &ClusterTls,
     image: &str,
     run: &Run,
-    reach: Reach,
+    // Where it sits on the cluster network, when the engine's host network
+    // is not the client's (`Reach::Published`).
+    placed: Option<std::net::Ipv4Addr>,
 ) -> Result<ContainerCreateBody> {
     let mut env = vec![crate::tls::STDIN_ENV.to_string()];
     env.push(format!("SWARMLAB_HOME={HOME}"));
@@ -136,7 +163,7 @@ fn config(
     container_labels.insert(labels::ROLE.into(), FORWARDER_ROLE.into());
     run.mark(&mut container_labels);
     let mut cmd = vec!["ports".into(), "serve".into(), "--name".into(), cluster.to_string()];
-    if reach == Reach::Published {
+    if placed.is_some() {
         cmd.push("--published".into());
     }
     let mut host = HostConfig {
@@ -163,13 +190,16 @@ fn config(
         }),
         ..Default::default()
     };
-    if reach == Reach::Published {
-        // On the cluster network, where the nodes' addresses answer; it
-        // enters no namespace, so it needs no privilege.
+    let mut networking = None;
+    if let Some(address) = placed {
+        // On the cluster network, where the nodes' addresses answer, at an
+        // address of its own that no node will want; it enters no
+        // namespace, so it needs no added capability.
         host.network_mode = Some(cluster.network());
         host.pid_mode = None;
         host.cap_add = None;
         host.security_opt = None;
+        networking = Some(fixed_address(cluster, address));
     }
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),
@@ -181,6 +211,7 @@ fn config(
         stdin_once: Some(true),
         labels: Some(container_labels),
         host_config: Some(host),
+        networking_config: networking,
         ..Default::default()
     })
 }

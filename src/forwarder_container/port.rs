@@ -7,8 +7,11 @@
 //! and removes them as ports come and go.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder};
 
 use crate::engine::HostEngine;
@@ -16,7 +19,7 @@ use crate::error::{Context, Error, Result, engine_message, is_not_found};
 use crate::labels;
 use crate::naming::ClusterName;
 
-use super::{BINARY, container_name};
+use super::BINARY;
 
 /// A port container's `io.swarmlab.role`.
 const PORT_ROLE: &str = "port";
@@ -27,8 +30,16 @@ pub(crate) fn port_container_name(cluster: &ClusterName, port: u16) -> String {
     format!("{cluster}-port-{port}")
 }
 
-/// The ports that have a port container, and whether it runs.
-pub async fn port_containers(engine: &HostEngine, cluster: &ClusterName) -> Result<Vec<(u16, bool)>> {
+/// A port container as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PortContainer {
+    pub(crate) port: u16,
+    pub(crate) running: bool,
+    pub(crate) address: Option<Ipv4Addr>,
+}
+
+/// The port containers of the cluster, running or not.
+pub(crate) async fn port_containers(engine: &HostEngine, cluster: &ClusterName) -> Result<Vec<PortContainer>> {
     let mut filter = labels::filter(Some(cluster));
     filter
         .entry("label".into())
@@ -43,19 +54,32 @@ pub async fn port_containers(engine: &HostEngine, cluster: &ClusterName) -> Resu
     Ok(listed
         .into_iter()
         .filter_map(|c| {
-            let port = c.labels?.get(PORT_LABEL)?.parse().ok()?;
-            Some((
-                port,
-                c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
-            ))
+            let address = c
+                .network_settings
+                .as_ref()
+                .and_then(|n| n.networks.as_ref())
+                .and_then(|networks| networks.values().find_map(|e| e.ip_address.as_deref()?.parse().ok()));
+            Some(PortContainer {
+                port: c.labels?.get(PORT_LABEL)?.parse().ok()?,
+                running: c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+                address,
+            })
         })
         .collect())
 }
 
-/// Publishes `port` on the engine's 127.0.0.1 through a port container
-/// that passes connections to the forwarder, made of the forwarder's own
-/// image. Says in one line when the engine cannot publish it (taken).
-pub async fn ensure_port(engine: &HostEngine, cluster: &ClusterName, image: &str, port: u16) -> Result<()> {
+/// Publishes `port` on the engine's 127.0.0.1 through a port container at
+/// `address` that passes connections to the forwarder at `to`, made of the
+/// forwarder's own image. Says in one line when the engine cannot publish
+/// it (taken).
+pub(crate) async fn ensure_port(
+    engine: &HostEngine,
+    cluster: &ClusterName,
+    image: &str,
+    port: u16,
+    address: Ipv4Addr,
+    to: Ipv4Addr,
+) -> Result<()> {
     let name = port_container_name(cluster, port);
     let mut container_labels = labels::cluster(cluster);
     container_labels.insert(labels::ROLE.into(), PORT_ROLE.into());
@@ -70,7 +94,7 @@ pub async fn ensure_port(engine: &HostEngine, cluster: &ClusterName, image: &str
             "--port".into(),
             port.to_string(),
             "--to".into(),
-            container_name(cluster),
+            to.to_string(),
         ]),
         labels: Some(container_labels),
         exposed_ports: Some(vec![inner.clone()]),
@@ -89,8 +113,13 @@ pub async fn ensure_port(engine: &HostEngine, cluster: &ClusterName, image: &str
             }),
             pids_limit: Some(64),
             memory: Some(64 << 20),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([("max-size".into(), "1m".into())])),
+            }),
             ..Default::default()
         }),
+        networking_config: Some(super::fixed_address(cluster, address)),
         ..Default::default()
     };
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
@@ -113,7 +142,7 @@ pub async fn ensure_port(engine: &HostEngine, cluster: &ClusterName, image: &str
 }
 
 /// Removes the port container of `port`, if there is one.
-pub async fn remove_port(engine: &HostEngine, cluster: &ClusterName, port: u16) -> Result<()> {
+pub(crate) async fn remove_port(engine: &HostEngine, cluster: &ClusterName, port: u16) -> Result<()> {
     let name = port_container_name(cluster, port);
     let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
         .force(true)

@@ -3,12 +3,11 @@
 //! containers.
 
 use crate::engine::HostEngine;
-use crate::error::{Context, Error, Result};
-use crate::naming::ClusterName;
+use crate::error::{Error, Result};
 
 /// Chooses where the forwarder listens; `loopback` or `published` in it
 /// overrides the choice (tests, and engines that guess wrong).
-pub const REACH_VAR: &str = "SWARMLAB_PORTS_REACH";
+pub(crate) const REACH_VAR: &str = "SWARMLAB_PORTS_REACH";
 
 /// How the client reaches the forwarder's ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,15 +25,10 @@ pub enum Reach {
 impl Reach {
     /// Loopback where the cluster network's bridge is an interface of this
     /// very machine, so that the engine's host network is ours.
-    pub(super) async fn of(engine: &HostEngine, cluster: &ClusterName) -> Result<Reach> {
+    pub(super) fn of(engine: &HostEngine, network: &bollard::models::NetworkInspect) -> Result<Reach> {
         if let Some(chosen) = Reach::chosen(std::env::var(REACH_VAR).ok().as_deref())? {
             return Ok(chosen);
         }
-        let network = engine
-            .docker
-            .inspect_network(&cluster.network(), None)
-            .await
-            .with_context(|| format!("cannot inspect network {}", cluster.network()))?;
         let here =
             engine.is_local() && crate::node_container::bridge_is_here(network.id.as_deref().unwrap_or_default());
         Ok(if here { Reach::Loopback } else { Reach::Published })

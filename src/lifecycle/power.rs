@@ -17,7 +17,9 @@ use crate::tls::ClusterTls;
 
 use crate::cluster::cluster_names;
 
-async fn containers(engine: &HostEngine, name: &ClusterName) -> Result<Vec<(String, bool)>> {
+/// The cluster's containers: name, whether it runs, and whether it is a
+/// node (not the port forwarder or one of its port containers).
+async fn containers(engine: &HostEngine, name: &ClusterName) -> Result<Vec<(String, bool, bool)>> {
     if !cluster_names(engine).await?.contains(name) {
         return Err(Error::ClusterNotFound(name.to_string()));
     }
@@ -33,7 +35,8 @@ async fn containers(engine: &HostEngine, name: &ClusterName) -> Result<Vec<(Stri
         .into_iter()
         .filter_map(|c| {
             let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
-            Some((c.names?.first()?.trim_start_matches('/').to_string(), running))
+            let node = c.labels.as_ref().is_some_and(|l| l.contains_key(labels::NODE));
+            Some((c.names?.first()?.trim_start_matches('/').to_string(), running, node))
         })
         .collect())
 }
@@ -43,23 +46,32 @@ async fn containers(engine: &HostEngine, name: &ClusterName) -> Result<Vec<(Stri
 pub async fn stop(engine: &HostEngine, name: &ClusterName, progress: &dyn Progress) -> Result<Duration> {
     let started = Instant::now();
     let all = containers(engine, name).await?;
-    try_join_all(
-        all.iter()
-            .filter(|(_, running)| *running)
-            .map(|(container, _)| async move {
-                progress.step(container, "stopping");
-                let options = StopContainerOptionsBuilder::new().t(10).build();
-                engine
-                    .docker
-                    .stop_container(container, Some(options))
-                    .await
-                    .with_context(|| format!("cannot stop {container}"))?;
-                progress.done(container, "stopped");
-                Ok::<_, Error>(())
-            }),
-    )
-    .await?;
+    // The forwarder first, then its port containers: it would start again
+    // a port container that it saw stopped.
+    let forwarder = crate::forwarder_container::container_name(name);
+    let running: Vec<_> = all.iter().filter(|c| c.1).collect();
+    let (first, rest): (Vec<_>, Vec<_>) = running.into_iter().partition(|c| c.0 == forwarder);
+    let (ports, nodes): (Vec<_>, Vec<_>) = rest.into_iter().partition(|c| !c.2);
+    for group in [first, ports, nodes] {
+        stop_all(engine, &group, progress).await?;
+    }
     Ok(started.elapsed())
+}
+
+async fn stop_all(engine: &HostEngine, containers: &[&(String, bool, bool)], progress: &dyn Progress) -> Result<()> {
+    try_join_all(containers.iter().map(|(container, _, _)| async move {
+        progress.step(container, "stopping");
+        let options = StopContainerOptionsBuilder::new().t(10).build();
+        engine
+            .docker
+            .stop_container(container, Some(options))
+            .await
+            .with_context(|| format!("cannot stop {container}"))?;
+        progress.done(container, "stopped");
+        Ok::<_, Error>(())
+    }))
+    .await
+    .map(drop)
 }
 
 /// Starts every container of the cluster (renewing its certificates first
@@ -79,11 +91,12 @@ pub async fn start(
     let all = containers(engine, name).await?;
     let tls = ClusterTls::open(engine, name).await?;
     let identity = tls.node_bundle()?;
-    let forwarder = crate::forwarder_container::container_name(name);
+    // Nodes only: the forwarder is seen to below, and it makes its port
+    // containers again itself.
     try_join_all(
         all.iter()
-            .filter(|(container, running)| !*running && *container != forwarder)
-            .map(|(container, _)| {
+            .filter(|(_, running, node)| !*running && *node)
+            .map(|(container, _, _)| {
                 let identity = &identity;
                 async move {
                     progress.step(container, "starting");

@@ -14,12 +14,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::engine::HostEngine;
-use crate::error::{Context, Error, Result};
-use crate::forwarder_container::{self as container, Reach};
+use crate::error::{Context, Result};
+use crate::forwarder_container::Reach;
 use crate::naming::ClusterName;
 
 use super::counters::{Counters, Ledger, attempt_order};
 use super::discovery::{Backend, Discovery, Route, Target};
+use super::publish::Publisher;
 use super::relay::relay;
 use crate::forwarder_container::{ForwarderStatus, PortState, PortStatus};
 
@@ -100,8 +101,8 @@ pub async fn serve(
         Reach::Loopback => Ipv4Addr::LOCALHOST,
         Reach::Published => Ipv4Addr::UNSPECIFIED,
     };
-    let image = match reach {
-        Reach::Published => Some(container::own_image(&engine, &name).await?),
+    let publisher = match reach {
+        Reach::Published => Some(Publisher::new(&engine, &name).await?),
         Reach::Loopback => None,
     };
     let host = engine.clone();
@@ -113,9 +114,12 @@ pub async fn serve(
     let mut ledger = Ledger::default();
     // Until the swarm has answered once, failures are the start-up, not news.
     let mut read_once = false;
-    log(&format!(
-        "forwarding the published ports of cluster {name} to 127.0.0.1"
-    ));
+    log(&match reach {
+        Reach::Loopback => format!("forwarding the published ports of cluster {name} on the host's 127.0.0.1"),
+        Reach::Published => format!(
+            "forwarding the published ports of cluster {name} from the cluster network; port containers publish them on the engine's 127.0.0.1"
+        ),
+    });
     loop {
         match discovery.routes().await {
             Ok((ipvs, routes)) => {
@@ -129,8 +133,8 @@ pub async fn serve(
                 status.ipvs = ipvs;
                 status.error.clear();
                 status.ports = reconcile(&routes, listen_on, &mut listening, &mut said, &gate, &mut ledger);
-                if let Some(image) = &image {
-                    publish(&host, &name, image, &mut status.ports, &mut said).await;
+                if let Some(publisher) = &publisher {
+                    publisher.publish(&host, &name, &mut status.ports, &mut said).await;
                 }
                 read_once = true;
             }
@@ -156,50 +160,6 @@ pub async fn serve(
     }
     log("stopping");
     Ok(())
-}
-
-/// Makes a port container for every port listened on, and removes those
-/// of ports that are gone; a port the engine cannot publish is said so.
-async fn publish(
-    engine: &HostEngine,
-    name: &ClusterName,
-    image: &str,
-    ports: &mut [PortStatus],
-    said: &mut HashMap<u16, String>,
-) {
-    let existing = match container::port_containers(engine, name).await {
-        Ok(existing) => existing,
-        Err(error) => {
-            log(&format!("cannot list the port containers: {error}"));
-            return;
-        }
-    };
-    for (port, _) in existing
-        .iter()
-        .filter(|(p, _)| !ports.iter().any(|s| s.published_port == *p))
-    {
-        match container::remove_port(engine, name, *port).await {
-            Ok(()) => log(&format!("the engine no longer publishes 127.0.0.1:{port}")),
-            Err(error) => log(&error.to_string()),
-        }
-    }
-    for status in ports.iter_mut().filter(|s| s.state != PortState::PortTaken) {
-        let port = status.published_port;
-        if existing.contains(&(port, true)) {
-            continue;
-        }
-        match container::ensure_port(engine, name, image, port).await {
-            Ok(()) => log(&format!("the engine publishes 127.0.0.1:{port} for {}", status.service)),
-            Err(error) => {
-                let message = error.to_string();
-                tell(said, port, &message);
-                if matches!(error, Error::PortUnavailable(_)) {
-                    status.state = PortState::PortTaken;
-                }
-                status.message = message;
-            }
-        }
-    }
 }
 
 /// Opens, updates and closes listeners to match `routes`; returns each
@@ -361,7 +321,7 @@ async fn connect(target: &Target) -> std::io::Result<TcpStream> {
     }
 }
 
-fn tell(said: &mut HashMap<u16, String>, port: u16, message: &str) {
+pub(super) fn tell(said: &mut HashMap<u16, String>, port: u16, message: &str) {
     if said.get(&port).map(String::as_str) != Some(message) {
         log(message);
         said.insert(port, message.to_string());
@@ -378,7 +338,7 @@ fn write_status(path: &Path, status: &ForwarderStatus) -> Result<()> {
     std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn log(message: &str) {
+pub(super) fn log(message: &str) {
     println!("{message}");
 }
 

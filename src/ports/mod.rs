@@ -27,6 +27,7 @@ mod netns;
 #[path = "netns_elsewhere.rs"]
 mod netns;
 mod pass;
+mod publish;
 mod relay;
 
 pub use forwarder::{Limits, serve};

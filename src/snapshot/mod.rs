@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::cluster::{ManagerLink, NodeContainer, cluster_names, node_containers};
 use crate::engine::HostEngine;
 use crate::error::Error;
-use crate::forwarder_container::ForwarderStatus;
+use crate::forwarder_container::{ForwarderStatus, PortPath, PortStatus};
 use crate::naming::{ClusterName, NodeName, Role};
 use crate::stats::{StatsFeed, Usage};
 use crate::swarm::{self, Availability, ManagerStatus, NodeStatus, SwarmView};
@@ -86,7 +86,11 @@ impl Snapshot {
     /// behind several published ports sums them.
     pub(crate) fn count_requests(&mut self, forwarder: &ForwarderStatus) {
         let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for backend in forwarder.ports.iter().flat_map(|p| &p.backends) {
+        // Through the routing mesh a connection goes to a node's port and
+        // IPVS picks the task: only where the forwarder picks it is the
+        // count the task's.
+        let picked = |p: &&PortStatus| matches!(p.path, PortPath::TaskDirect | PortPath::HostMode);
+        for backend in forwarder.ports.iter().filter(picked).flat_map(|p| &p.backends) {
             *counts.entry((&backend.node, &backend.task)).or_default() += backend.connections;
         }
         for node in &mut self.nodes {

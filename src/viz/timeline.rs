@@ -3,7 +3,7 @@
 //! healed, tasks failing and starting, quorum lost and regained. Pure: the
 //! server feeds it snapshots and the time, the page shows the events.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
@@ -54,7 +54,12 @@ pub(crate) struct Timeline {
     /// told against it, so a stretch without a leader does not make every
     /// node look down.
     last_read: Option<Snapshot>,
-    last_status: SnapshotStatus,
+    /// Said lost and not yet regained (looks without a manager in between
+    /// change neither).
+    quorum_lost: bool,
+    /// Nodes that have been Ready in the swarm: the others have not joined
+    /// yet, whatever their container does.
+    joined: HashSet<String>,
     /// Nodes that are down, and whether they were cut off (their container
     /// ran on) when they went.
     down: HashMap<String, bool>,
@@ -69,26 +74,34 @@ impl Timeline {
     /// Takes the next look at the cluster; says whether it added events.
     pub(crate) fn observe(&mut self, next: &Snapshot, at_ms: u64) -> bool {
         let mut new = Vec::new();
-        match (self.last_status, next.status) {
-            (from, SnapshotStatus::QuorumLost) if from != SnapshotStatus::QuorumLost => {
+        match next.status {
+            SnapshotStatus::QuorumLost if !self.quorum_lost => {
+                self.quorum_lost = true;
                 new.push((EventKind::QuorumLost, next.cluster.clone(), next.message.clone()));
             }
-            (SnapshotStatus::QuorumLost, SnapshotStatus::Ok) => new.push((
-                EventKind::QuorumRegained,
-                next.cluster.clone(),
-                "a leader is elected again".to_string(),
-            )),
+            SnapshotStatus::Ok if self.quorum_lost => {
+                self.quorum_lost = false;
+                new.push((
+                    EventKind::QuorumRegained,
+                    next.cluster.clone(),
+                    "a leader is elected again".to_string(),
+                ));
+            }
             _ => {}
         }
-        self.last_status = next.status;
         if next.status == SnapshotStatus::Ok {
             if let Some(previous) = self.last_read.take() {
-                new.extend(self.node_changes(&previous, next));
+                new.extend(grouped(self.node_changes(&previous, next)));
                 new.extend(task_changes(&previous, next));
             } else {
-                for node in next.nodes.iter().filter(|n| !is_up(n)) {
-                    self.down
-                        .insert(node.hostname.clone(), node.container_state == "running");
+                for node in &next.nodes {
+                    if is_up(node) {
+                        self.joined.insert(node.hostname.clone());
+                    } else if node.state != NodeStatus::Absent {
+                        self.joined.insert(node.hostname.clone());
+                        self.down
+                            .insert(node.hostname.clone(), node.container_state == "running");
+                    }
                 }
             }
             self.last_read = Some(next.clone());
@@ -113,14 +126,17 @@ impl Timeline {
         let before: HashMap<&str, &NodeView> = previous.nodes.iter().map(|n| (n.hostname.as_str(), n)).collect();
         for node in &next.nodes {
             let host = node.hostname.clone();
-            let Some(old) = before.get(host.as_str()) else {
-                changes.push((EventKind::NodeJoined, host.clone(), format!("{host} joined")));
-                if !is_up(node) {
-                    self.down.insert(host, node.container_state == "running");
+            if !self.joined.contains(&host) {
+                // Not in the swarm yet (a node being added or recreated):
+                // it joins when it is first Ready.
+                if is_up(node) {
+                    self.joined.insert(host.clone());
+                    changes.push((EventKind::NodeJoined, host.clone(), format!("{host} joined")));
                 }
                 continue;
-            };
-            match (is_up(old), is_up(node)) {
+            }
+            let was_up = before.get(host.as_str()).is_some_and(|old| is_up(old));
+            match (was_up, is_up(node)) {
                 (true, false) => {
                     let cut_off = node.container_state == "running";
                     self.down.insert(host.clone(), cut_off);
@@ -154,7 +170,7 @@ impl Timeline {
             }
         }
         for old in &previous.nodes {
-            if !next.nodes.iter().any(|n| n.hostname == old.hostname) {
+            if !next.nodes.iter().any(|n| n.hostname == old.hostname) && self.joined.remove(&old.hostname) {
                 self.down.remove(&old.hostname);
                 changes.push((
                     EventKind::NodeLeft,
@@ -165,6 +181,37 @@ impl Timeline {
         }
         changes
     }
+}
+
+/// More than a few node events of one kind in one look (a create or an
+/// add of many nodes) become one.
+fn grouped(changes: Vec<(EventKind, String, String)>) -> Vec<(EventKind, String, String)> {
+    let mut by_kind: BTreeMap<EventKind, Vec<(EventKind, String, String)>> = BTreeMap::new();
+    for change in changes {
+        by_kind.entry(change.0).or_default().push(change);
+    }
+    by_kind
+        .into_iter()
+        .flat_map(|(kind, changes)| {
+            if changes.len() <= GROUPED_PAST {
+                return changes;
+            }
+            let verb = match kind {
+                EventKind::NodeJoined => "joined",
+                EventKind::NodeLeft => "left",
+                EventKind::NodeDown => "went down",
+                EventKind::NodeUp => "came up",
+                EventKind::NodeCutOff => "were cut off",
+                _ => "healed",
+            };
+            let names: Vec<&str> = changes.iter().map(|c| c.1.as_str()).collect();
+            vec![(
+                kind,
+                "nodes".to_string(),
+                format!("{} nodes {verb}: {}", changes.len(), names.join(", ")),
+            )]
+        })
+        .collect()
 }
 
 fn is_up(node: &NodeView) -> bool {
@@ -362,7 +409,52 @@ mod tests {
                 .any(|t| t.starts_with("quotes: ") && t.ends_with(" tasks started")),
             "{texts:?}"
         );
-        assert!(texts.iter().any(|t| t.starts_with("worker-10 joined")), "{texts:?}");
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("8 nodes joined: worker-3, worker-4")),
+            "many nodes joining are one event: {texts:?}"
+        );
+    }
+
+    #[test]
+    fn a_node_joins_when_it_is_first_ready_not_when_its_container_starts() {
+        let mut timeline = Timeline::default();
+        let small = fixtures::snapshot();
+        timeline.observe(&small, 1);
+        let mut adding = small.clone();
+        let mut new = adding.nodes[2].clone();
+        new.hostname = "worker-3".into();
+        new.state = NodeStatus::Absent;
+        adding.nodes.push(new);
+        timeline.observe(&adding, 2);
+        assert!(
+            timeline.events().is_empty(),
+            "not in the swarm yet: {:?}",
+            kinds(&timeline)
+        );
+        adding.nodes[3].state = NodeStatus::Ready;
+        timeline.observe(&adding, 3);
+        assert_eq!(
+            kinds(&timeline),
+            vec![(EventKind::NodeJoined, "worker-3 joined".into())]
+        );
+    }
+
+    #[test]
+    fn quorum_regained_after_a_look_without_any_manager() {
+        let mut timeline = Timeline::default();
+        let healthy = fixtures::snapshot();
+        timeline.observe(&healthy, 1);
+        let mut leaderless = healthy.clone();
+        leaderless.status = SnapshotStatus::QuorumLost;
+        let mut silent = healthy.clone();
+        silent.status = SnapshotStatus::Degraded;
+        for look in [&leaderless, &silent, &leaderless, &silent, &healthy] {
+            timeline.observe(look, 2);
+        }
+        let kinds: Vec<_> = timeline.events().iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventKind::QuorumLost, EventKind::QuorumRegained]);
     }
 
     #[test]
