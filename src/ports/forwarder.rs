@@ -20,6 +20,7 @@ use crate::naming::ClusterName;
 
 use super::counters::{Counters, Ledger, attempt_order};
 use super::discovery::{Backend, Discovery, Route, Target};
+use super::log::{log, tell};
 use super::publish::Publisher;
 use super::relay::relay;
 use crate::forwarder_container::{ForwarderStatus, PortState, PortStatus};
@@ -321,13 +322,6 @@ async fn connect(target: &Target) -> std::io::Result<TcpStream> {
     }
 }
 
-pub(super) fn tell(said: &mut HashMap<u16, String>, port: u16, message: &str) {
-    if said.get(&port).map(String::as_str) != Some(message) {
-        log(message);
-        said.insert(port, message.to_string());
-    }
-}
-
 fn write_status(path: &Path, status: &ForwarderStatus) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -336,10 +330,6 @@ fn write_status(path: &Path, status: &ForwarderStatus) -> Result<()> {
     let temporary = path.with_extension("tmp");
     std::fs::write(&temporary, text).with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-pub(super) fn log(message: &str) {
-    println!("{message}");
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 mod counters;
 mod discovery;
 mod forwarder;
+mod log;
 // Entering a namespace is Linux's; elsewhere a stand-in says so.
 #[cfg(linux_client)]
 mod netns;

@@ -12,7 +12,7 @@ use crate::error::{Context, Error, Result};
 use crate::forwarder_container::{self as container, PortState, PortStatus};
 use crate::naming::ClusterName;
 
-use super::forwarder::{log, tell};
+use super::log::{log, tell};
 
 pub(super) struct Publisher {
     image: String,
