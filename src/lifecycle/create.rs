@@ -204,7 +204,7 @@ async fn bring_up(
             launcher.check()?;
             launcher.progress.step(&host, "joining the swarm");
             let token = tokens.for_role(plan.node.role);
-            swarm::join(&docker, plan.address, leader_address, token)
+            swarm::join(&docker, plan.address, leader_address, token, launcher.deadline)
                 .await
                 .map_err(|e| node_failed(&plan, e))?;
             Ok::<_, Error>(docker)

@@ -29,6 +29,13 @@ const INSECURE_API_FROM: &str = "SWARMLAB_API_FROM";
 /// engine idles most of the time, and one core is plenty for a lab.
 const NODE_GOMAXPROCS: u32 = 1;
 
+/// A manager's CPU weight against a worker's (1024, the engine's default).
+/// At a hundred nodes on two cores every dockerd wants CPU at once, and
+/// the one that serves the joins got 11 s of it in 490 s of wanting it:
+/// certificate requests timed out and joins failed. The control plane
+/// goes first; idle, it costs nothing.
+const MANAGER_CPU_SHARES: i64 = 8 * 1024;
+
 /// The Go heap target of a node's dockerd and containerd, and of every
 /// helper process dockerd re-executes itself as (about eight per node when
 /// it joins the ingress network). Measured idle memory, largest node:
@@ -102,6 +109,9 @@ pub(super) fn container_config(plan: &NodePlan, privileged: bool) -> ContainerCr
     };
     host.memory = plan.settings.memory.map(|bytes| bytes as i64);
     host.nano_cpus = plan.settings.cpus.map(|cpus| (cpus * 1e9) as i64);
+    if plan.node.role == Role::Manager {
+        host.cpu_shares = Some(MANAGER_CPU_SHARES);
+    }
     let mut container_labels = labels::node(&plan.cluster, plan.node);
     plan.run.mark(&mut container_labels);
     if plan.insecure {
@@ -220,6 +230,9 @@ mod tests {
         );
         assert_eq!(host.memory, Some(512 << 20));
         assert_eq!(host.nano_cpus, Some(1_500_000_000));
+        assert_eq!(host.cpu_shares, Some(MANAGER_CPU_SHARES), "the control plane first");
+        let worker = container_config(&plan("worker-1", false, true), true);
+        assert_eq!(worker.host_config.unwrap().cpu_shares, None);
         let mount = &host.mounts.as_ref().unwrap()[0];
         assert_eq!(mount.source.as_deref(), Some("lab-manager-1"));
         assert_eq!(mount.target.as_deref(), Some("/var/lib/docker"));

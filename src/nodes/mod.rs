@@ -207,7 +207,14 @@ pub async fn add(
             launcher.launch(&plan).await?;
             let docker = launcher.wait_engine(&plan).await?;
             launcher.progress.step(&node.hostname(), "joining the swarm");
-            swarm::join(&docker, plan.address, manager_address, tokens.for_role(role)).await?;
+            swarm::join(
+                &docker,
+                plan.address,
+                manager_address,
+                tokens.for_role(role),
+                launcher.deadline,
+            )
+            .await?;
             Ok(plan)
         }
     });

@@ -70,13 +70,20 @@ pub async fn recover(
     wait_leader(&docker, started + timeout).await?;
 
     // The old managers' entries are unreachable members of the new raft:
-    // demoted and removed, they come back as new members.
+    // demoted and removed, they come back as new members. Their manager
+    // status may be gone already (force-new-cluster drops them from raft)
+    // while their role stays manager: both tell.
     let nodes = docker.list_nodes(None).await.context("cannot list the swarm's nodes")?;
-    for entry in nodes.iter().filter(|n| n.manager_status.is_some()) {
+    let was_manager = |n: &&bollard::models::Node| n.manager_status.is_some() || swarm::role(n) == Some(Role::Manager);
+    for entry in nodes.iter().filter(was_manager) {
         if swarm::hostname(entry) == Some(survivor_host.as_str()) {
             continue;
         }
-        update_spec(&docker, entry, |spec| spec.role = Some(NodeSpecRoleEnum::WORKER)).await?;
+        // One already out of raft cannot be demoted, only removed.
+        match update_spec(&docker, entry, |spec| spec.role = Some(NodeSpecRoleEnum::WORKER)).await {
+            Err(error) if error.to_string().contains("raft memberlist") => {}
+            other => other?,
+        }
         delete_entry(&docker, entry).await?;
     }
     let token = swarm::join_tokens(&docker).await?.manager;
@@ -173,7 +180,7 @@ async fn rejoin(
     if let Err(e) = docker.leave_swarm(Some(leave)).await {
         tracing::debug!(error = %engine_message(&e), %host, "leaving the old swarm");
     }
-    swarm::join(&docker, address, to, token)
+    swarm::join(&docker, address, to, token, deadline)
         .await
         .map_err(|e| Error::NodeFailed {
             node: host,

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{SwarmInitRequest, SwarmJoinRequest, SwarmSpec, SwarmSpecDispatcher};
+use bollard::models::{LocalNodeState, SwarmInitRequest, SwarmJoinRequest, SwarmSpec, SwarmSpecDispatcher};
 use tokio::time::Instant;
 
 use crate::error::{Context, Error, Result};
@@ -116,8 +116,22 @@ pub(crate) async fn force_new_cluster(docker: &Docker, address: Ipv4Addr) -> Res
         .context("swarm init --force-new-cluster failed")
 }
 
-/// Joins the engine `docker` (at `address`) to the swarm of the manager at `manager`.
-pub(crate) async fn join(docker: &Docker, address: Ipv4Addr, manager: Ipv4Addr, token: &str) -> Result<()> {
+/// Joins the engine `docker` (at `address`) to the swarm of the manager at
+/// `manager`, by `deadline`.
+///
+/// A busy machine (a hundred nodes joining at once) makes the engine give
+/// up waiting, not joining: it says the attempt goes on in the background.
+/// That attempt is followed until the node is in the swarm, because when it
+/// fails (its certificate request timed out on a manager starved of CPU)
+/// Docker leaves the node in an "error" state for good, never trying again:
+/// such a node leaves and joins once more.
+pub(crate) async fn join(
+    docker: &Docker,
+    address: Ipv4Addr,
+    manager: Ipv4Addr,
+    token: &str,
+    deadline: Instant,
+) -> Result<()> {
     let request = SwarmJoinRequest {
         listen_addr: Some(format!("0.0.0.0:{SWARM_PORT}")),
         advertise_addr: Some(format!("{address}:{SWARM_PORT}")),
@@ -125,15 +139,37 @@ pub(crate) async fn join(docker: &Docker, address: Ipv4Addr, manager: Ipv4Addr, 
         join_token: Some(token.to_string()),
         ..Default::default()
     };
-    match docker.join_swarm(request).await {
-        // A busy machine (a hundred nodes joining at once) makes the engine
-        // give up waiting, not joining: it says the attempt goes on. The
-        // caller's wait for Ready decides, within its own deadline.
-        Err(e) if joins_in_background(&crate::error::engine_message(&e)) => {
-            tracing::debug!(%address, "swarm join goes on in the background");
-            Ok(())
+    loop {
+        match docker.join_swarm(request.clone()).await {
+            Err(e) if joins_in_background(&crate::error::engine_message(&e)) => {}
+            other => return other.context("swarm join failed"),
         }
-        other => other.context("swarm join failed"),
+        tracing::debug!(%address, "swarm join goes on in the background");
+        let failed = loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let swarm = docker.info().await.ok().and_then(|info| info.swarm);
+            let state = swarm.as_ref().and_then(|s| s.local_node_state);
+            match state {
+                Some(LocalNodeState::ACTIVE) => return Ok(()),
+                Some(LocalNodeState::ERROR | LocalNodeState::INACTIVE) => {
+                    break swarm.and_then(|s| s.error).unwrap_or_default();
+                }
+                _ if Instant::now() >= deadline => {
+                    return Err(Error::Other(
+                        "swarm join did not finish in time (it goes on in the background)".into(),
+                    ));
+                }
+                _ => {}
+            }
+        };
+        if Instant::now() >= deadline {
+            return Err(Error::Other(format!("swarm join failed in the background: {failed}")));
+        }
+        tracing::debug!(%address, %failed, "swarm join failed in the background: joining again");
+        let leave = bollard::query_parameters::LeaveSwarmOptionsBuilder::new()
+            .force(true)
+            .build();
+        let _ = docker.leave_swarm(Some(leave)).await;
     }
 }
 
