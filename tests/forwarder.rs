@@ -187,13 +187,8 @@ fn the_forwarder_caps_connections_closes_idle_ones_and_follows_restarted_nodes()
 /// ports are what can answer, and an ingress port says why it cannot.
 #[test]
 fn port_containers_publish_the_ports_where_the_engine_is_elsewhere() {
-    let name = unique("reach");
-    Test::new()
-        .env("SWARMLAB_PORTS_REACH", "published")
-        .args(["create", "--name", &name, "--workers", "2"])
-        .stdout_has("is ready in")
-        .run();
-    let cluster = TestCluster::adopt(&name);
+    let cluster = TestCluster::create_with_env("reach", &[("SWARMLAB_PORTS_REACH", "published")], &["--workers", "2"]);
+    let name = cluster.name.clone();
     let forwarder = host_docker([
         "inspect",
         "-f",
@@ -301,13 +296,12 @@ fn a_named_forwarder_image_is_used_and_a_missing_one_costs_only_the_ports() {
     host_docker(["tag", own.trim(), "swarmlab-test/ports:named"]);
     first.delete();
 
-    let name = unique("named");
-    Test::new()
-        .env("SWARMLAB_PORTS_IMAGE", "swarmlab-test/ports:named")
-        .args(["create", "--name", &name, "--workers", "0"])
-        .stdout_has("is ready in")
-        .run();
-    let named = TestCluster::adopt(&name);
+    let named = TestCluster::create_with_env(
+        "named",
+        &[("SWARMLAB_PORTS_IMAGE", "swarmlab-test/ports:named")],
+        &["--workers", "0"],
+    );
+    let name = named.name.clone();
     assert_eq!(
         host_docker(["inspect", "-f", "{{.Config.Image}}", &format!("{name}-ports")]).trim(),
         "swarmlab-test/ports:named"

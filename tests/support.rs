@@ -198,15 +198,22 @@ pub struct TestCluster {
 impl TestCluster {
     #[track_caller]
     pub fn create(name: &str, args: &[&str]) -> Self {
+        Self::create_with_env(name, &[], args)
+    }
+
+    /// Like `create`, with variables set for swarmlab (they choose how
+    /// the cluster is made).
+    #[track_caller]
+    pub fn create_with_env(name: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
         let cluster = TestCluster {
             name: unique(name),
             deleted: false,
         };
-        Test::new()
-            .args(["create", "--name", &cluster.name])
-            .args(args)
-            .stdout_has("is ready in")
-            .run();
+        let mut test = Test::new().args(["create", "--name", &cluster.name]).args(args);
+        for (key, value) in env {
+            test = test.env(key, value);
+        }
+        test.stdout_has("is ready in").run();
         cluster
     }
 
