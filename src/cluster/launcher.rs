@@ -51,7 +51,7 @@ impl<'a> Launcher<'a> {
             engine,
             tls,
             identity: tls.node_bundle()?,
-            security: Security::guess(engine, &engine.facts().await?)?,
+            security: Security::guess(&engine.facts().await?)?,
             progress,
             deadline,
             cancel,
@@ -131,7 +131,8 @@ impl<'a> Launcher<'a> {
         // be reached later either: where its published port does not come
         // to this machine's 127.0.0.1, say so now rather than at --wait.
         let alive = || node_container::ensure_running(self.engine, &container, &host);
-        let reachable_by = if self.engine.is_local() {
+        let local = self.engine.is_local().await?;
+        let reachable_by = if local {
             self.deadline
         } else {
             self.deadline.min(Instant::now() + REACH_LISTENING)
@@ -141,7 +142,7 @@ impl<'a> Launcher<'a> {
             .map_err(|e| match e {
                 Error::Other(reason) => Error::NodeFailed {
                     node: host.clone(),
-                    reason: if !self.engine.is_local() {
+                    reason: if !local {
                         format!(
                             "{reason}; its engine listens, but the port the host engine ({}) publishes for it does not reach this machine's 127.0.0.1: use an engine on this machine, or one that forwards its published ports here (Docker Desktop does)",
                             self.engine.endpoint.describe()

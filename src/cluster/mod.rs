@@ -332,7 +332,7 @@ impl Cluster {
             images: &images,
             network_id: &network_id,
             subnet: &subnet,
-            direct_api: crate::node_container::direct_api(&self.engine, &network),
+            direct_api: crate::node_container::direct_api(&self.engine, &network).await?,
             insecure: self.nodes.iter().any(|n| n.insecure),
             rootless: self.engine.facts().await?.nodes_rootless(),
             run,

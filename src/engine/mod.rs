@@ -125,14 +125,13 @@ impl HostEngine {
             .map(String::as_str)
     }
 
-    /// True when the engine runs on this machine, so that its published
-    /// 127.0.0.1 ports are this machine's too.
-    pub(crate) fn is_local(&self) -> bool {
-        let host = &self.endpoint.host;
-        host.starts_with("unix://")
-            || host.starts_with("npipe://")
-            || host.contains("://127.0.0.1")
-            || host.contains("://localhost")
+    /// True when the engine runs on this machine (on this kernel, under
+    /// this hostname), so that its host network, published 127.0.0.1
+    /// ports and kernel limits are this machine's. Not an engine in a VM
+    /// (Docker Desktop) or on another machine, even one reached at a
+    /// 127.0.0.1 address that forwards there.
+    pub(crate) async fn is_local(&self) -> Result<bool> {
+        Ok(self.facts().await?.here)
     }
 }
 
@@ -144,6 +143,8 @@ pub(crate) struct EngineFacts {
     pub(crate) rootless: bool,
     /// It makes no cgroups for its containers (cgroup driver "none").
     pub(crate) no_cgroups: bool,
+    /// It runs on this machine: see [`HostEngine::is_local`].
+    pub(crate) here: bool,
 }
 
 impl EngineFacts {
@@ -163,8 +164,29 @@ impl EngineFacts {
                 .flatten()
                 .any(|option| option.split(',').any(|part| part == "name=rootless")),
             no_cgroups: info.cgroup_driver == Some(bollard::models::SystemInfoCgroupDriverEnum::NONE),
+            here: same_machine(info.name.as_deref(), info.kernel_version.as_deref(), &this_machine()),
         }
     }
+}
+
+/// This machine's hostname and kernel release, as an engine on it reports
+/// them in `docker info`; none where the client is not Linux (no engine runs
+/// on its kernel: Docker Desktop's is in a VM).
+fn this_machine() -> Option<(String, String)> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let read = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_string());
+    Some((read("/proc/sys/kernel/hostname")?, read("/proc/sys/kernel/osrelease")?))
+}
+
+/// Whether an engine that calls itself `name` on kernel `kernel` runs on
+/// the machine `here` describes. The address says nothing: a tcp://127.0.0.1
+/// port may be forwarded into a VM, and Docker Desktop's unix socket leads
+/// into one.
+fn same_machine(name: Option<&str>, kernel: Option<&str>, here: &Option<(String, String)>) -> bool {
+    here.as_ref()
+        .is_some_and(|(host, release)| name == Some(host.as_str()) && kernel == Some(release.as_str()))
 }
 
 impl HostEngine {
@@ -300,7 +322,7 @@ fn connect_reason(error: &bollard::errors::Error) -> String {
 mod tests {
     use bollard::models::{SystemInfo, SystemInfoCgroupDriverEnum};
 
-    use super::EngineFacts;
+    use super::{EngineFacts, same_machine};
 
     #[test]
     fn a_rootless_engine_without_cgroups_makes_rootless_nodes() {
@@ -317,7 +339,8 @@ mod tests {
             without,
             EngineFacts {
                 rootless: true,
-                no_cgroups: true
+                no_cgroups: true,
+                here: false,
             }
         );
         assert!(without.nodes_rootless());
@@ -329,5 +352,18 @@ mod tests {
         ));
         assert!(!rootful.rootless && !rootful.nodes_rootless());
         assert_eq!(EngineFacts::from_info(&SystemInfo::default()), EngineFacts::default());
+    }
+
+    #[test]
+    fn an_engine_is_here_only_under_this_hostname_on_this_kernel() {
+        let here = Some(("vm".to_string(), "6.18.44".to_string()));
+        assert!(same_machine(Some("vm"), Some("6.18.44"), &here));
+        // A guest forwarded to 127.0.0.1, Docker Desktop's VM, another machine.
+        assert!(!same_machine(Some("guest"), Some("6.1.0-40-amd64"), &here));
+        assert!(!same_machine(Some("docker-desktop"), Some("6.18.44"), &here));
+        assert!(!same_machine(Some("vm"), Some("6.1.0"), &here));
+        assert!(!same_machine(None, None, &here));
+        // A client that is not Linux has no engine on its kernel.
+        assert!(!same_machine(Some("vm"), Some("6.18.44"), &None));
     }
 }

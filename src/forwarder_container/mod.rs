@@ -106,7 +106,7 @@ pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls
                 .inspect_network(&cluster.network(), None)
                 .await
                 .with_context(|| format!("cannot inspect network {}", cluster.network()))?;
-            let placed = match Reach::of(engine, &network)? {
+            let placed = match Reach::of(engine, &network).await? {
                 Reach::Loopback => None,
                 Reach::Published => Some(crate::addressing::forwarder_address(&crate::addressing::subnet_of(
                     &network,

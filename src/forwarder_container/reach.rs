@@ -25,12 +25,12 @@ pub enum Reach {
 impl Reach {
     /// Loopback where the cluster network's bridge is an interface of this
     /// very machine, so that the engine's host network is ours.
-    pub(super) fn of(engine: &HostEngine, network: &bollard::models::NetworkInspect) -> Result<Reach> {
+    pub(super) async fn of(engine: &HostEngine, network: &bollard::models::NetworkInspect) -> Result<Reach> {
         if let Some(chosen) = Reach::chosen(std::env::var(REACH_VAR).ok().as_deref())? {
             return Ok(chosen);
         }
-        let here =
-            engine.is_local() && crate::node_container::bridge_is_here(network.id.as_deref().unwrap_or_default());
+        let here = engine.is_local().await?
+            && crate::node_container::bridge_is_here(network.id.as_deref().unwrap_or_default());
         Ok(if here { Reach::Loopback } else { Reach::Published })
     }
 

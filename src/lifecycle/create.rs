@@ -57,14 +57,11 @@ pub async fn create(
         return Err(Error::ClusterExists(options.name.to_string()));
     }
     // The nodes share this kernel's limits only where the engine is local.
-    if engine.is_local()
-        && let Some(raised) = crate::inotify::ensure_room(options.managers + options.workers).await?
-    {
+    let local = engine.is_local().await?;
+    if local && let Some(raised) = crate::inotify::ensure_room(options.managers + options.workers).await? {
         progress.note(&raised);
     }
-    if engine.is_local()
-        && let Some(said) = crate::neighbours::ensure_room(options.managers + options.workers).await?
-    {
+    if local && let Some(said) = crate::neighbours::ensure_room(options.managers + options.workers).await? {
         progress.note(&said);
     }
     let cancel = CancellationToken::new();
@@ -134,7 +131,7 @@ async fn bring_up(
         images: &images,
         network_id: &network_id,
         subnet: &subnet,
-        direct_api: engine.is_local() && node_container::bridge_is_here(&network_id),
+        direct_api: engine.is_local().await? && node_container::bridge_is_here(&network_id),
         insecure: options.insecure,
         rootless: engine.facts().await?.nodes_rootless(),
         run,

@@ -104,12 +104,15 @@ impl NodePlan {
 /// (the engine is local and the network's bridge is in our network
 /// namespace), which spares the host a proxy process and firewall rules
 /// per node. Not on Docker Desktop, rootless or remote engines.
-pub(crate) fn direct_api(engine: &HostEngine, network: &bollard::models::NetworkInspect) -> bool {
+pub(crate) async fn direct_api(
+    engine: &HostEngine,
+    network: &bollard::models::NetworkInspect,
+) -> crate::error::Result<bool> {
     let certified = network
         .labels
         .as_ref()
         .is_some_and(|labels| labels.contains_key(labels::DIRECT_API));
-    certified && engine.is_local() && bridge_is_here(network.id.as_deref().unwrap_or_default())
+    Ok(certified && engine.is_local().await? && bridge_is_here(network.id.as_deref().unwrap_or_default()))
 }
 
 /// Whether the bridge of the network with `network_id` is an interface here.

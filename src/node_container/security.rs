@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::engine::HostEngine;
 use crate::error::{Error, Result};
 
 /// How a node container runs, as its `io.swarmlab.security` label says.
@@ -67,11 +66,11 @@ impl Security {
     /// when refused), `no` never asks for it.
     /// A rootless engine grants --privileged within its user namespace,
     /// whatever this machine's bounding set says.
-    pub(crate) fn guess(engine: &HostEngine, facts: &crate::engine::EngineFacts) -> Result<Self> {
+    pub(crate) fn guess(facts: &crate::engine::EngineFacts) -> Result<Self> {
         let (refused, declined) = match privileged_choice()? {
             Some(true) => (false, false),
             Some(false) => (true, true),
-            None => (engine.is_local() && !facts.rootless && !full_bounding_set(), false),
+            None => (facts.here && !facts.rootless && !full_bounding_set(), false),
         };
         Ok(Security {
             privileged_refused: AtomicBool::new(refused),

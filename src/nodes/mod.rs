@@ -176,14 +176,11 @@ pub async fn add(
             limit(role)
         )));
     }
-    if cluster.engine.is_local()
-        && let Some(raised) = crate::inotify::ensure_room(count).await?
-    {
+    let local = cluster.engine.is_local().await?;
+    if local && let Some(raised) = crate::inotify::ensure_room(count).await? {
         progress.note(&raised);
     }
-    if cluster.engine.is_local()
-        && let Some(said) = crate::neighbours::ensure_room(cluster.nodes.len() as u32 + count).await?
-    {
+    if local && let Some(said) = crate::neighbours::ensure_room(cluster.nodes.len() as u32 + count).await? {
         progress.note(&said);
     }
     let image = match choice {
