@@ -185,3 +185,79 @@ fn with_an_engine_elsewhere_workers_publish_their_api_too() {
         .run();
     cluster.delete();
 }
+
+/// scripts/ssh-engine: this machine's engine behind an sshd on 127.0.0.1
+/// that lets in the key of user swarmlab-ssh; its ssh:// address.
+fn ssh_engine() -> String {
+    crate::support::engine_from_script("ssh-engine")
+}
+
+/// A shell command as user swarmlab-ssh (whose ssh setup holds the key),
+/// `swarmlab` being this build, the engine at `host`.
+fn as_ssh_user(host: &str, script: &str) -> std::process::Output {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_swarmlab")).parent().unwrap();
+    Command::new("runuser")
+        .args([
+            "-u",
+            "swarmlab-ssh",
+            "--",
+            "env",
+            "-i",
+            "HOME=/home/swarmlab-ssh",
+            "SWARMLAB_PLAIN=1",
+        ])
+        .arg(format!("PATH={}:/usr/bin:/bin", bin.display()))
+        .arg(format!("DOCKER_HOST={host}"))
+        .args(["sh", "-c", script])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_ssh_engine_runs_a_cluster_as_the_docker_cli_reaches_it() {
+    let host = ssh_engine();
+    let name = crate::support::unique("ssh");
+    struct Deleting<'a>(&'a str, &'a str);
+    impl Drop for Deleting<'_> {
+        fn drop(&mut self) {
+            as_ssh_user(self.0, &format!("swarmlab delete --name {}", self.1));
+        }
+    }
+    let _deleting = Deleting(&host, &name);
+    let created = as_ssh_user(&host, &format!("swarmlab create --name {name} --workers 1"));
+    assert!(
+        created.status.success() && stdout(&created).contains("is ready in"),
+        "{}{}",
+        stdout(&created),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    // The docker CLI at the cluster, swarmlab still at the ssh engine.
+    let nodes = as_ssh_user(
+        &host,
+        &format!("eval \"$(swarmlab env --name {name})\" && docker node ls -q | wc -l && swarmlab ls"),
+    );
+    let said = stdout(&nodes);
+    assert!(
+        nodes.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&nodes.stderr)
+    );
+    assert_eq!(said.lines().next(), Some("2"), "{said}");
+    assert!(
+        said.lines().any(|l| l.starts_with(&name) && l.contains("running")),
+        "{said}"
+    );
+    let deleted = as_ssh_user(&host, &format!("swarmlab delete --name {name}"));
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    let left = crate::support::host_docker(["ps", "-aq", "--filter", &format!("label=io.swarmlab.cluster={name}")]);
+    assert!(left.trim().is_empty(), "containers left: {left}");
+
+    // A key the engine's sshd does not let in: ssh's own words, at once.
+    let refused = as_ssh_user(&host.replace("root@", "nobody@"), "swarmlab ls");
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(5), "{error}");
+    assert!(
+        error.contains("Permission denied (publickey)") && error.lines().count() == 1,
+        "{error}"
+    );
+}

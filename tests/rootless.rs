@@ -11,16 +11,7 @@ use std::time::Duration;
 use crate::support::{Test, free_port, http_get, json, unique, within};
 
 fn rootless_host() -> String {
-    let output = Command::new("scripts/rootless-engine")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("scripts/rootless-engine runs");
-    assert!(
-        output.status.success(),
-        "a rootless engine: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    crate::support::engine_from_script("rootless-engine")
 }
 
 /// The docker CLI against the rootless engine.

@@ -459,3 +459,19 @@ pub fn busybox_image() -> &'static str {
         image
     })
 }
+
+/// Runs `scripts/NAME`, which sets up (idempotently) an engine beside this
+/// machine's, and returns the address it prints.
+#[track_caller]
+pub fn engine_from_script(name: &str) -> String {
+    let output = Command::new(format!("scripts/{name}"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/{name} runs: {e}"));
+    assert!(
+        output.status.success(),
+        "scripts/{name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}

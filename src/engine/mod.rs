@@ -2,6 +2,7 @@
 //! each node's own, reached over TLS on a port published on 127.0.0.1.
 
 mod endpoint;
+mod ssh;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,13 +53,15 @@ fn client(endpoint: &Endpoint) -> Result<Docker> {
         };
     }
     if host.starts_with("ssh://") {
-        return Err(Error::invalid(format!(
-            "{host}: ssh:// engines are not supported yet; forward the engine's socket instead (ssh -L /tmp/docker.sock:/var/run/docker.sock ...) and use unix:///tmp/docker.sock"
-        )));
+        return ssh::client(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION);
     }
     Err(Error::invalid(format!(
         "unsupported engine address {host:?}: use unix:///path, tcp://host:port{}",
-        if cfg!(windows) { " or npipe:////./pipe/NAME" } else { "" }
+        if cfg!(windows) {
+            ", ssh://user@host or npipe:////./pipe/NAME"
+        } else {
+            " or ssh://user@host"
+        }
     )))
 }
 
@@ -95,10 +98,18 @@ impl HostEngine {
             Error::Other(reason) => unreachable(reason),
             other => other,
         })?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(connect_reason(&e)))?;
+        let docker = match docker.negotiate_version().await {
+            Ok(docker) => docker,
+            // Over ssh, ssh's own words say more than a closed pipe.
+            Err(e) if endpoint.host.starts_with("ssh://") => {
+                let said = ssh::last_said().await;
+                return Err(unreachable(said.map_or_else(
+                    || connect_reason(&e),
+                    |said| format!("ssh: {}", said.trim_start_matches("ssh: ")),
+                )));
+            }
+            Err(e) => return Err(unreachable(connect_reason(&e))),
+        };
         Ok(HostEngine {
             docker,
             endpoint,
