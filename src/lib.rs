@@ -18,6 +18,7 @@ pub mod error;
 pub mod forwarder_container;
 mod host;
 pub mod host_images;
+mod host_room;
 pub mod images;
 mod inotify;
 pub mod input;

@@ -56,14 +56,8 @@ pub async fn create(
     if cluster_names(engine).await?.contains(&options.name) {
         return Err(Error::ClusterExists(options.name.to_string()));
     }
-    // The nodes share this kernel's limits only where the engine is local.
-    let local = engine.is_local().await?;
-    if local && let Some(raised) = crate::inotify::ensure_room(options.managers + options.workers).await? {
-        progress.note(&raised);
-    }
-    if local && let Some(said) = crate::neighbours::ensure_room(options.managers + options.workers).await? {
-        progress.note(&said);
-    }
+    let nodes = options.managers + options.workers;
+    crate::host_room::ensure(engine, nodes, nodes, progress).await?;
     let cancel = CancellationToken::new();
     let run = Run::new();
     // Set once this run holds the name (its network won): from then on the

@@ -176,13 +176,7 @@ pub async fn add(
             limit(role)
         )));
     }
-    let local = cluster.engine.is_local().await?;
-    if local && let Some(raised) = crate::inotify::ensure_room(count).await? {
-        progress.note(&raised);
-    }
-    if local && let Some(said) = crate::neighbours::ensure_room(cluster.nodes.len() as u32 + count).await? {
-        progress.note(&said);
-    }
+    crate::host_room::ensure(&cluster.engine, count, cluster.nodes.len() as u32 + count, progress).await?;
     let image = match choice {
         Some(choice) => Some(crate::node_image::resolve_choice(&cluster.engine, Some(choice), progress).await?),
         None => None,
