@@ -256,7 +256,7 @@ fn an_ssh_engine_runs_a_cluster_as_the_docker_cli_reaches_it() {
     let left = crate::support::host_docker(["ps", "-aq", "--filter", &format!("label=io.swarmlab.cluster={name}")]);
     assert!(left.trim().is_empty(), "containers left: {left}");
 
-    // A key the engine's sshd does not let in: ssh's own words, at once.
+    // A user the engine's sshd does not let in: ssh's own words, at once.
     let refused = as_ssh_user(&host.replace("root@", "nobody@"), "swarmlab ls");
     let error = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(5), "{error}");

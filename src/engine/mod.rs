@@ -175,29 +175,52 @@ impl EngineFacts {
                 .flatten()
                 .any(|option| option.split(',').any(|part| part == "name=rootless")),
             no_cgroups: info.cgroup_driver == Some(bollard::models::SystemInfoCgroupDriverEnum::NONE),
-            here: same_machine(info.name.as_deref(), info.kernel_version.as_deref(), &this_machine()),
+            here: same_machine(info, &this_machine()),
         }
     }
 }
 
-/// This machine's hostname and kernel release, as an engine on it reports
-/// them in `docker info`; none where the client is not Linux (no engine runs
-/// on its kernel: Docker Desktop's is in a VM).
-fn this_machine() -> Option<(String, String)> {
+/// What tells one machine from another in `docker info`: its hostname,
+/// kernel release and memory (hostname and kernel alone match a cloned VM,
+/// or one of the same distribution named `debian`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Machine {
+    name: String,
+    kernel: String,
+    memory: i64,
+}
+
+/// This machine, as an engine on it describes it; none where the client is
+/// not Linux (no engine runs on its kernel: Docker Desktop's is in a VM).
+fn this_machine() -> Option<Machine> {
     if !cfg!(target_os = "linux") {
         return None;
     }
     let read = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_string());
-    Some((read("/proc/sys/kernel/hostname")?, read("/proc/sys/kernel/osrelease")?))
+    let kib: i64 = read("/proc/meminfo")?
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Machine {
+        name: read("/proc/sys/kernel/hostname")?,
+        kernel: read("/proc/sys/kernel/osrelease")?,
+        memory: kib * 1024,
+    })
 }
 
-/// Whether an engine that calls itself `name` on kernel `kernel` runs on
-/// the machine `here` describes. The address says nothing: a tcp://127.0.0.1
-/// port may be forwarded into a VM, and Docker Desktop's unix socket leads
-/// into one.
-fn same_machine(name: Option<&str>, kernel: Option<&str>, here: &Option<(String, String)>) -> bool {
-    here.as_ref()
-        .is_some_and(|(host, release)| name == Some(host.as_str()) && kernel == Some(release.as_str()))
+/// Whether the engine whose `docker info` says `info` runs on the machine
+/// `here`. The address says nothing: a tcp://127.0.0.1 port may be
+/// forwarded into a VM, and Docker Desktop's unix socket leads into one.
+fn same_machine(info: &bollard::models::SystemInfo, here: &Option<Machine>) -> bool {
+    here.as_ref().is_some_and(|here| {
+        info.name.as_deref() == Some(here.name.as_str())
+            && info.kernel_version.as_deref() == Some(here.kernel.as_str())
+            && info.mem_total == Some(here.memory)
+    })
 }
 
 impl HostEngine {
@@ -333,7 +356,7 @@ fn connect_reason(error: &bollard::errors::Error) -> String {
 mod tests {
     use bollard::models::{SystemInfo, SystemInfoCgroupDriverEnum};
 
-    use super::{EngineFacts, same_machine};
+    use super::{EngineFacts, Machine, same_machine, this_machine};
 
     #[test]
     fn a_rootless_engine_without_cgroups_makes_rootless_nodes() {
@@ -366,15 +389,27 @@ mod tests {
     }
 
     #[test]
-    fn an_engine_is_here_only_under_this_hostname_on_this_kernel() {
-        let here = Some(("vm".to_string(), "6.18.44".to_string()));
-        assert!(same_machine(Some("vm"), Some("6.18.44"), &here));
-        // A guest forwarded to 127.0.0.1, Docker Desktop's VM, another machine.
-        assert!(!same_machine(Some("guest"), Some("6.1.0-40-amd64"), &here));
-        assert!(!same_machine(Some("docker-desktop"), Some("6.18.44"), &here));
-        assert!(!same_machine(Some("vm"), Some("6.1.0"), &here));
-        assert!(!same_machine(None, None, &here));
+    fn an_engine_is_here_only_under_this_hostname_on_this_kernel_with_this_memory() {
+        let here = Some(Machine {
+            name: "vm".into(),
+            kernel: "6.18.44".into(),
+            memory: 8 << 30,
+        });
+        let info = |name: &str, kernel: &str, memory: i64| SystemInfo {
+            name: Some(name.into()),
+            kernel_version: Some(kernel.into()),
+            mem_total: Some(memory),
+            ..Default::default()
+        };
+        assert!(same_machine(&info("vm", "6.18.44", 8 << 30), &here));
+        // A guest forwarded to 127.0.0.1, Docker Desktop's VM, a clone.
+        assert!(!same_machine(&info("guest", "6.1.0-40-amd64", 8 << 30), &here));
+        assert!(!same_machine(&info("docker-desktop", "6.18.44", 8 << 30), &here));
+        assert!(!same_machine(&info("vm", "6.1.0", 8 << 30), &here));
+        assert!(!same_machine(&info("vm", "6.18.44", 4 << 30), &here));
+        assert!(!same_machine(&SystemInfo::default(), &here));
         // A client that is not Linux has no engine on its kernel.
-        assert!(!same_machine(Some("vm"), Some("6.18.44"), &None));
+        assert!(!same_machine(&info("vm", "6.18.44", 8 << 30), &None));
+        assert!(this_machine().is_some_and(|m| m.memory > 0));
     }
 }

@@ -52,7 +52,17 @@ impl SshTarget {
                 let (host, after) = bracketed
                     .split_once(']')
                     .ok_or_else(|| wrong("no ] after the IPv6 address"))?;
-                (host, after.strip_prefix(':'))
+                match after {
+                    "" => (host, None),
+                    _ => (
+                        host,
+                        Some(
+                            after
+                                .strip_prefix(':')
+                                .ok_or_else(|| wrong("only :port may follow ]"))?,
+                        ),
+                    ),
+                }
             }
             None => match authority.split_once(':') {
                 Some((host, port)) => (host, Some(port)),
@@ -87,12 +97,9 @@ impl SshTarget {
             "ConnectTimeout=30".into(),
         ];
         // One handshake for the many connections of one command.
-        if cfg!(unix) {
-            for option in [
-                "ControlMaster=auto",
-                "ControlPath=/tmp/swarmlab-ssh-%C",
-                "ControlPersist=10",
-            ] {
+        if let Some(dir) = control_dir() {
+            let path = format!("ControlPath={}/%C", dir.display());
+            for option in ["ControlMaster=auto", path.as_str(), "ControlPersist=10"] {
                 args.extend(["-o".into(), option.into()]);
             }
         }
@@ -106,6 +113,26 @@ impl SshTarget {
         args.extend(["docker", "system", "dial-stdio"].map(String::from));
         args
     }
+}
+
+/// A folder for ssh's control sockets that only this user can enter: a
+/// socket in a folder others may write to could be theirs, and ssh would
+/// hand it the whole conversation with the engine. Short, for the length
+/// limit of socket paths. None (no multiplexing) where it cannot be had.
+#[cfg(unix)]
+fn control_dir() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::path::PathBuf::from(format!("/tmp/swarmlab-ssh-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    (meta.is_dir() && meta.uid() == uid && meta.mode() & 0o077 == 0).then_some(dir)
+}
+
+#[cfg(not(unix))]
+fn control_dir() -> Option<std::path::PathBuf> {
+    None
 }
 
 /// What ssh last said on its standard error, for a failed connection's
@@ -260,6 +287,7 @@ mod tests {
             "ssh://box:0",
             "ssh://box:ssh",
             "ssh://box/var/run",
+            "ssh://[::1]x",
             "tcp://box",
         ] {
             let error = SshTarget::parse(wrong).unwrap_err();
