@@ -59,25 +59,37 @@ impl Counters {
 /// elsewhere under the same name).
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
-    by_backend: HashMap<(String, String), Arc<Counters>>,
+    /// Each backend's counters and when a read of the swarm last had it.
+    by_backend: HashMap<(String, String), (Arc<Counters>, Instant)>,
 }
+
+/// How long a backend missing from the swarm's reads keeps its counts: a
+/// busy swarm (a node crashing, another coming back) can leave tasks out of
+/// a read or two, and their counts must not start again from nothing.
+const FORGET_AFTER: Duration = Duration::from_secs(10);
 
 impl Ledger {
     pub(crate) fn counters(&mut self, backend: &BackendStatus) -> Arc<Counters> {
         self.by_backend
             .entry((backend.task.clone(), backend.address.clone()))
-            .or_default()
+            .or_insert_with(|| (Arc::default(), Instant::now()))
+            .0
             .clone()
     }
 
-    /// Forgets the backends not among `current`.
-    pub(crate) fn keep_only<'a>(&mut self, current: impl IntoIterator<Item = &'a BackendStatus>) {
-        let keep: std::collections::HashSet<(&str, &str)> = current
-            .into_iter()
-            .map(|b| (b.task.as_str(), b.address.as_str()))
-            .collect();
+    /// Notes the backends of a read made at `now`, and forgets those no
+    /// read has had for [`FORGET_AFTER`].
+    pub(crate) fn keep_only<'a>(&mut self, current: impl IntoIterator<Item = &'a BackendStatus>, now: Instant) {
+        for backend in current {
+            if let Some((_, seen)) = self
+                .by_backend
+                .get_mut(&(backend.task.clone(), backend.address.clone()))
+            {
+                *seen = now;
+            }
+        }
         self.by_backend
-            .retain(|(task, address), _| keep.contains(&(task.as_str(), address.as_str())));
+            .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < FORGET_AFTER);
     }
 }
 
@@ -122,10 +134,16 @@ mod tests {
         let mut fresh = moved.clone();
         ledger.counters(&moved).fill(&mut fresh);
         assert_eq!(fresh.connections, 0);
-        ledger.keep_only([&moved]);
+        // Missing from one read of a busy swarm, it keeps its counts.
+        let now = Instant::now();
+        ledger.keep_only([&moved], now + Duration::from_secs(2));
+        let mut kept = web1.clone();
+        ledger.counters(&web1).fill(&mut kept);
+        assert_eq!(kept.connections, 1, "kept through a read without it");
+        ledger.keep_only([&moved], now + FORGET_AFTER + Duration::from_secs(1));
         let mut again = web1.clone();
         ledger.counters(&web1).fill(&mut again);
-        assert_eq!(again.connections, 0, "forgotten once it was no backend");
+        assert_eq!(again.connections, 0, "forgotten once no read had it for a while");
     }
 
     #[test]

@@ -173,7 +173,10 @@ fn reconcile(
     gate: &Arc<Gate>,
     ledger: &mut Ledger,
 ) -> Vec<PortStatus> {
-    ledger.keep_only(routes.iter().flat_map(|r| r.backends.iter().map(|b| &b.status)));
+    ledger.keep_only(
+        routes.iter().flat_map(|r| r.backends.iter().map(|b| &b.status)),
+        std::time::Instant::now(),
+    );
     listening.retain(|port, _| {
         let keep = routes.iter().any(|r| r.published == *port);
         if !keep {
