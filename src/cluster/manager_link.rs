@@ -3,10 +3,13 @@
 use bollard::Docker;
 
 use crate::engine::HostEngine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::naming::ClusterName;
 
 use super::Cluster;
+
+/// How long one read of the swarm may take: ample for a hundred nodes.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// A manager client kept between looks at a cluster, and picked again when
 /// it stops answering (the manager may be the node that went away).
@@ -36,7 +39,16 @@ impl ManagerLink {
                 manager
             }
         };
-        let view = crate::swarm::SwarmView::read(&manager, all_tasks).await;
+        // A manager killed while it was being asked never answers on the kept
+        // connection; the client's own timeout is for long work, not this.
+        let view = tokio::time::timeout(READ_TIMEOUT, crate::swarm::SwarmView::read(&manager, all_tasks))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Other(format!(
+                    "the manager did not answer within {}s",
+                    READ_TIMEOUT.as_secs()
+                )))
+            });
         if view.is_err() {
             self.client = None;
         }

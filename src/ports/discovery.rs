@@ -10,7 +10,7 @@ use bollard::models::{EndpointPortConfigProtocolEnum, EndpointPortConfigPublishM
 
 use crate::cluster::{Cluster, ManagerLink, NodeContainer};
 use crate::engine::HostEngine;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::naming::ClusterName;
 use crate::swarm::SwarmView;
 
@@ -63,6 +63,9 @@ impl Route {
         }
     }
 }
+
+/// How long a node's engine may take to list its bridge's containers.
+const NODE_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Keeps clients and process IDs between rounds.
 pub(crate) struct Discovery {
@@ -251,11 +254,23 @@ impl Discovery {
                 client
             }
         };
-        let network = match client.inspect_network("docker_gwbridge", None).await {
-            Ok(network) => network,
-            Err(e) => {
+        // A node killed while it was being asked never answers on a kept
+        // connection: without a bound, one read would stall the forwarder's
+        // rounds (its counts and backends) for the client's whole timeout.
+        let asked = tokio::time::timeout(NODE_READ_TIMEOUT, client.inspect_network("docker_gwbridge", None)).await;
+        let network = match asked {
+            Ok(Ok(network)) => network,
+            Ok(Err(e)) => {
                 self.node_clients.remove(&key);
                 return Err(e).context("cannot inspect docker_gwbridge");
+            }
+            Err(_) => {
+                self.node_clients.remove(&key);
+                return Err(Error::Other(format!(
+                    "{} did not answer within {}s",
+                    node.name,
+                    NODE_READ_TIMEOUT.as_secs()
+                )));
             }
         };
         Ok(network
