@@ -1,14 +1,20 @@
 //! Compiles the demo service (demo/quotes.rs, std only) into a static Linux
 //! binary that swarmlab carries inside itself, so that `swarmlab image
 //! build-demo` needs no compiler on the user's machine: the same rustc that
-//! builds swarmlab builds it here, once.
+//! builds swarmlab builds it here, once. Puts in the port forwarder that
+//! SWARMLAB_FORWARDER_BINARY names, if any.
 
 use std::env;
-use std::path::PathBuf;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[path = "build/elf.rs"]
+mod elf;
 
 fn main() {
     linux_client();
+    carried_forwarder();
     println!("cargo:rerun-if-changed=demo/quotes.rs");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("quotes");
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
@@ -49,4 +55,34 @@ fn linux_client() {
     if linux && env::var("SWARMLAB_PORTABLE_CHECK").as_deref() != Ok("1") {
         println!("cargo::rustc-cfg=linux_client");
     }
+}
+
+/// The port forwarder runs next to the engine, on Linux, as a `FROM
+/// scratch` image. A Linux client makes that image of its own executable;
+/// a macOS or Windows client carries one: a static Linux build of this same
+/// swarmlab, which SWARMLAB_FORWARDER_BINARY names at build time. Its hash
+/// tags the image, so that another build gets another one.
+fn carried_forwarder() {
+    const VAR: &str = "SWARMLAB_FORWARDER_BINARY";
+    println!("cargo:rerun-if-env-changed={VAR}");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("forwarder");
+    let contents = match env::var_os(VAR).filter(|v| !v.is_empty()) {
+        Some(path) => {
+            let path = Path::new(&path);
+            println!("cargo:rerun-if-changed={}", path.display());
+            let contents = std::fs::read(path).unwrap_or_else(|e| panic!("{VAR}: cannot read {}: {e}", path.display()));
+            if let Err(why) = elf::static_linux_executable(&contents) {
+                panic!(
+                    "{VAR}: {} {why}; build it for Linux with `-C target-feature=+crt-static` (gnu) or for musl",
+                    path.display()
+                );
+            }
+            contents
+        }
+        None => Vec::new(),
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    contents.hash(&mut hasher);
+    println!("cargo:rustc-env=SWARMLAB_FORWARDER_ID={:016x}", hasher.finish());
+    std::fs::write(&out, contents).expect("OUT_DIR is writable");
 }

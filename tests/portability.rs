@@ -65,3 +65,36 @@ fn unix_and_linux_interfaces_stay_under_their_gates() {
         ungated.join("\n")
     );
 }
+
+#[path = "../build/elf.rs"]
+mod elf;
+
+/// The start of a 64-bit little-endian ELF file whose program headers
+/// (right after it) have these types.
+fn elf_with(kinds: &[u32]) -> Vec<u8> {
+    let mut file = vec![0u8; 64];
+    file[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    file[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+    file[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+    file[0x38..0x3a].copy_from_slice(&(kinds.len() as u16).to_le_bytes());
+    for kind in kinds {
+        let mut header = vec![0u8; 56];
+        header[..4].copy_from_slice(&kind.to_le_bytes());
+        file.extend(header);
+    }
+    file
+}
+
+#[test]
+fn a_carried_forwarder_must_be_a_static_linux_executable() {
+    const LOAD: u32 = 1;
+    const INTERP: u32 = 3;
+    assert_eq!(elf::static_linux_executable(&elf_with(&[LOAD, LOAD])), Ok(()));
+    assert!(elf::static_linux_executable(&elf_with(&[LOAD, INTERP])).is_err_and(|why| why.contains("dynamically")));
+    assert!(elf::static_linux_executable(b"#!/bin/sh\n").is_err_and(|why| why.contains("not a 64-bit")));
+    let cut = &elf_with(&[LOAD])[..80];
+    assert!(elf::static_linux_executable(cut).is_err_and(|why| why.contains("too short")));
+    // This test, as cargo builds it, names a loader.
+    let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    assert!(elf::static_linux_executable(&own).is_err());
+}

@@ -1,11 +1,11 @@
 //! The forwarder's image: the one `SWARMLAB_PORTS_IMAGE` names (pulled
-//! when missing), else this very binary and the shared libraries it links,
-//! imported as a root file system. Only a Linux client can make the latter;
-//! elsewhere, without an image named, published ports are not forwarded,
-//! and `create` says so instead of failing.
+//! when missing); else the static Linux forwarder this binary carries, when
+//! it was built with one (`SWARMLAB_FORWARDER_BINARY`, see build.rs: how a
+//! macOS or Windows client gets one); else, on a Linux client, this very
+//! binary and the shared libraries it links. Each is imported as a root
+//! file system. Without any of them, published ports are not forwarded, and
+//! `create` says so instead of failing.
 
-#[cfg(linux_client)]
-use std::collections::HashMap;
 #[cfg(linux_client)]
 use std::hash::{Hash, Hasher};
 #[cfg(linux_client)]
@@ -13,21 +13,35 @@ use std::path::Path;
 #[cfg(any(linux_client, test))]
 use std::path::PathBuf;
 
+use std::collections::HashMap;
+
 use crate::engine::HostEngine;
 #[cfg(linux_client)]
 use crate::error::Context;
 use crate::error::{Error, Result};
 use crate::host_images;
 
+use super::BINARY;
+
 /// Names a forwarder image to use (pulled if the engine lacks it) instead of
 /// one made of this binary: for clients that are not Linux, and for
 /// engines of another architecture.
 pub(crate) const PORTS_IMAGE_VAR: &str = "SWARMLAB_PORTS_IMAGE";
 
+/// The static Linux forwarder build.rs put in this binary; empty if none.
+const CARRIED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/forwarder"));
+/// What tells one carried forwarder from another (build.rs hashes it).
+const CARRIED_ID: &str = env!("SWARMLAB_FORWARDER_ID");
+
+const IMAGE_REPO: &str = "swarmlab/ports";
+/// Marks forwarder images, whatever their tag.
+const PORTS_IMAGE_LABEL: &str = "io.swarmlab.ports=1";
+
 /// The forwarder's image, on the engine.
 pub(super) async fn ensure(engine: &HostEngine) -> Result<String> {
     match std::env::var(PORTS_IMAGE_VAR) {
         Ok(image) if !image.is_empty() => named(engine, &image).await,
+        _ if !CARRIED.is_empty() => carried(engine).await,
         _ => own(engine).await,
     }
 }
@@ -45,19 +59,19 @@ async fn named(engine: &HostEngine, image: &str) -> Result<String> {
     Ok(image.to_string())
 }
 
-#[cfg(linux_client)]
-use super::BINARY;
-
-#[cfg(linux_client)]
-const IMAGE_REPO: &str = "swarmlab/ports";
-/// Marks forwarder images, whatever their tag.
-#[cfg(linux_client)]
-const PORTS_IMAGE_LABEL: &str = "io.swarmlab.ports=1";
+/// The image of the forwarder this binary carries, imported when missing.
+async fn carried(engine: &HostEngine) -> Result<String> {
+    let tag = format!("{IMAGE_REPO}:static-{CARRIED_ID}");
+    if !host_images::is_present(engine, &tag).await? {
+        import(engine, &tag, [(BINARY, CARRIED)]).await?;
+    }
+    Ok(tag)
+}
 
 #[cfg(not(linux_client))]
 async fn own(_engine: &HostEngine) -> Result<String> {
     Err(Error::Prerequisite(format!(
-        "published ports reach localhost through a forwarder, whose image is made of this swarmlab binary only on Linux; on {} name a swarmlab forwarder image for this engine in {PORTS_IMAGE_VAR}, or reach the services through the cluster's engine (`eval \"$(swarmlab env)\"`, then docker)",
+        "published ports reach localhost through a forwarder, which this swarmlab for {} does not carry (build it with SWARMLAB_FORWARDER_BINARY, see the README); name a swarmlab forwarder image for this engine in {PORTS_IMAGE_VAR}, or reach the services through the cluster's engine (`eval \"$(swarmlab env)\"`, then docker)",
         std::env::consts::OS
     )))
 }
@@ -79,26 +93,39 @@ async fn own(engine: &HostEngine) -> Result<String> {
     for library in shared_libraries(&binary).await? {
         files.push((library.to_string_lossy().into_owned(), read(&library)?));
     }
-    let archive = host_images::executables_archive(
+    import(
+        engine,
+        &tag,
         files
             .iter()
             .map(|(path, contents)| (path.as_str(), contents.as_slice())),
-    )?;
+    )
+    .await?;
+    Ok(tag)
+}
+
+/// Imports `files` as the forwarder image `tag`, and removes the forwarder
+/// images of other swarmlab builds.
+async fn import<'a>(
+    engine: &HostEngine,
+    tag: &str,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<()> {
+    let archive = host_images::executables_archive(files)?;
     let body = futures_util::stream::once(async move { Ok(archive) });
     let changes = vec![
         format!("ENTRYPOINT [\"{BINARY}\"]"),
         format!("LABEL {PORTS_IMAGE_LABEL}"),
     ];
-    host_images::import_rootfs(engine, body, &tag, changes).await?;
-    remove_stale_images(engine, &tag).await;
-    Ok(tag)
+    host_images::import_rootfs(engine, body, tag, changes).await?;
+    remove_stale_images(engine, tag).await;
+    Ok(())
 }
 
 /// Removes the forwarder images of earlier swarmlab builds that no container
 /// uses any more (the engine refuses to remove the others), so that
 /// rebuilding swarmlab does not pile them up. Best effort: a failure here
 /// costs disk space, not the forwarder.
-#[cfg(linux_client)]
 async fn remove_stale_images(engine: &HostEngine, current: &str) {
     let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
         .filters(&HashMap::from([("label", vec![PORTS_IMAGE_LABEL])]))
