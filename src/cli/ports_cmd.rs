@@ -96,6 +96,16 @@ pub async fn run(args: PortsArgs) -> Result<()> {
     if args.json {
         return print_json(&status);
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    if let Some(age) = status.stale_at(now) {
+        eprintln!(
+            "warning: the forwarder last wrote its status {age}s ago, so the counts below are from then; it may be stuck: `docker logs {}` shows what it does",
+            container::container_name(&name)
+        );
+    }
     if !status.error.is_empty() {
         eprintln!("warning: the forwarder cannot read the swarm: {}", status.error);
     }

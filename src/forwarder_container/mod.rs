@@ -37,7 +37,7 @@ const BINARY: &str = "/swarmlab";
 /// Where the forwarder's swarmlab keeps the cluster's client identity.
 const HOME: &str = "/home/swarmlab";
 
-pub(crate) fn container_name(cluster: &ClusterName) -> String {
+pub fn container_name(cluster: &ClusterName) -> String {
     format!("{cluster}-ports")
 }
 

@@ -18,6 +18,21 @@ pub struct ForwarderStatus {
     pub error: String,
 }
 
+/// How old a status may be before it says the forwarder is stuck: a round
+/// writes one every second or so, and its slowest read of the swarm gives
+/// up after 20 s.
+const STALE_AFTER_SECS: u64 = 30;
+
+impl ForwarderStatus {
+    /// Its age in seconds at `now` (seconds since the Unix epoch), when it
+    /// is older than a working forwarder leaves it: its counts and backends
+    /// are then those of that moment.
+    pub fn stale_at(&self, now: u64) -> Option<u64> {
+        let age = now.saturating_sub(self.updated);
+        (age > STALE_AFTER_SECS).then_some(age)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortStatus {
     pub service: String,
@@ -115,6 +130,19 @@ named!(PortState { Forwarding => "forwarding", PortTaken => "port-taken", NoBack
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_no_round_has_written_for_a_while_is_stale() {
+        let status = ForwarderStatus {
+            updated: 1_000,
+            ..Default::default()
+        };
+        assert_eq!(status.stale_at(1_001), None);
+        assert_eq!(status.stale_at(1_000 + STALE_AFTER_SECS), None);
+        assert_eq!(status.stale_at(1_100), Some(100));
+        // A clock behind the forwarder's is not news.
+        assert_eq!(status.stale_at(900), None);
+    }
 
     #[test]
     fn states_have_the_same_names_in_json_and_in_tables() {
