@@ -146,17 +146,6 @@ impl HostEngine {
     pub(crate) async fn is_local(&self) -> Result<bool> {
         Ok(self.facts().await?.here)
     }
-
-    /// Fails at once where the ports the engine publishes on its 127.0.0.1
-    /// (the nodes' engine APIs, the services') cannot be this machine's:
-    /// an engine on another machine reached over ssh, which forwards only
-    /// the engine's own API. Without this, create waits out its deadline.
-    pub(crate) async fn ensure_ports_reachable(&self) -> Result<()> {
-        match ssh_elsewhere(&self.endpoint.host, self.is_local().await?) {
-            Some(why) => Err(Error::Prerequisite(why)),
-            None => Ok(()),
-        }
-    }
 }
 
 impl HostEngine {
@@ -286,35 +275,4 @@ fn connect_reason(error: &bollard::errors::Error) -> String {
         source = inner.source();
     }
     crate::error::one_line(&text)
-}
-
-/// Why an engine at `host` cannot host a lab for this machine, if it
-/// cannot: see [`HostEngine::ensure_ports_reachable`].
-fn ssh_elsewhere(host: &str, here: bool) -> Option<String> {
-    (host.starts_with("ssh://") && !here).then(|| {
-        let remote = host.trim_start_matches("ssh://");
-        format!(
-            "the engine at {host} runs on another machine: the node engines and service ports it publishes on its own 127.0.0.1 cannot be reached from here over ssh; run swarmlab on that machine (ssh {remote}), or use an engine whose published ports reach this machine (Docker Desktop, a local engine)"
-        )
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ssh_elsewhere;
-
-    #[test]
-    fn an_ssh_engine_on_another_machine_is_refused_with_what_to_do() {
-        let why = ssh_elsewhere("ssh://lab@build-box:2222", false).unwrap();
-        assert!(
-            why.contains("another machine") && why.contains("ssh lab@build-box:2222"),
-            "{why}"
-        );
-        // The same engine on this machine (as scripts/ssh-engine makes it).
-        assert_eq!(ssh_elsewhere("ssh://root@127.0.0.1:2222", true), None);
-        // Other engines elsewhere publish where the client can reach
-        // (Docker Desktop), or time out with their own message.
-        assert_eq!(ssh_elsewhere("tcp://10.0.0.5:2376", false), None);
-        assert_eq!(ssh_elsewhere("unix:///var/run/docker.sock", false), None);
-    }
 }

@@ -57,7 +57,6 @@ pub async fn create(
         return Err(Error::ClusterExists(options.name.to_string()));
     }
     let nodes = options.managers + options.workers;
-    engine.ensure_ports_reachable().await?;
     crate::host_room::ensure(engine, nodes, nodes, progress).await?;
     let cancel = CancellationToken::new();
     let run = Run::new();

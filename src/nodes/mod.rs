@@ -176,7 +176,6 @@ pub async fn add(
             limit(role)
         )));
     }
-    cluster.engine.ensure_ports_reachable().await?;
     crate::host_room::ensure(&cluster.engine, count, cluster.nodes.len() as u32 + count, progress).await?;
     let image = match choice {
         Some(choice) => Some(crate::node_image::resolve_choice(&cluster.engine, Some(choice), progress).await?),
