@@ -66,21 +66,22 @@ fn carried_forwarder() {
     const VAR: &str = "SWARMLAB_FORWARDER_BINARY";
     println!("cargo:rerun-if-env-changed={VAR}");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("forwarder");
-    let contents = match env::var_os(VAR).filter(|v| !v.is_empty()) {
+    let (contents, architecture) = match env::var_os(VAR).filter(|v| !v.is_empty()) {
         Some(path) => {
             let path = Path::new(&path);
             println!("cargo:rerun-if-changed={}", path.display());
             let contents = std::fs::read(path).unwrap_or_else(|e| panic!("{VAR}: cannot read {}: {e}", path.display()));
-            if let Err(why) = elf::static_linux_executable(&contents) {
-                panic!(
+            match elf::static_linux_executable(&contents) {
+                Ok(architecture) => (contents, architecture),
+                Err(why) => panic!(
                     "{VAR}: {} {why}; build it for Linux with `-C target-feature=+crt-static` (gnu) or for musl",
                     path.display()
-                );
+                ),
             }
-            contents
         }
-        None => Vec::new(),
+        None => (Vec::new(), ""),
     };
+    println!("cargo:rustc-env=SWARMLAB_FORWARDER_ARCH={architecture}");
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     contents.hash(&mut hasher);
     println!("cargo:rustc-env=SWARMLAB_FORWARDER_ID={:016x}", hasher.finish());

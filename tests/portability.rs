@@ -74,6 +74,8 @@ mod elf;
 fn elf_with(kinds: &[u32]) -> Vec<u8> {
     let mut file = vec![0u8; 64];
     file[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    file[0x10..0x12].copy_from_slice(&3u16.to_le_bytes());
+    file[0x12..0x14].copy_from_slice(&62u16.to_le_bytes());
     file[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
     file[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
     file[0x38..0x3a].copy_from_slice(&(kinds.len() as u16).to_le_bytes());
@@ -89,12 +91,23 @@ fn elf_with(kinds: &[u32]) -> Vec<u8> {
 fn a_carried_forwarder_must_be_a_static_linux_executable() {
     const LOAD: u32 = 1;
     const INTERP: u32 = 3;
-    assert_eq!(elf::static_linux_executable(&elf_with(&[LOAD, LOAD])), Ok(()));
+    assert_eq!(elf::static_linux_executable(&elf_with(&[LOAD, LOAD])), Ok("x86_64"));
+    let mut arm = elf_with(&[LOAD]);
+    arm[0x12] = 183;
+    assert_eq!(elf::static_linux_executable(&arm), Ok("aarch64"));
+    let mut riscv = elf_with(&[LOAD]);
+    riscv[0x12] = 243;
+    assert!(elf::static_linux_executable(&riscv).is_err_and(|why| why.contains("other than")));
+    let mut object = elf_with(&[LOAD]);
+    object[0x10] = 1;
+    assert!(elf::static_linux_executable(&object).is_err_and(|why| why.contains("not an executable")));
     assert!(elf::static_linux_executable(&elf_with(&[LOAD, INTERP])).is_err_and(|why| why.contains("dynamically")));
     assert!(elf::static_linux_executable(b"#!/bin/sh\n").is_err_and(|why| why.contains("not a 64-bit")));
     let cut = &elf_with(&[LOAD])[..80];
     assert!(elf::static_linux_executable(cut).is_err_and(|why| why.contains("too short")));
-    // This test, as cargo builds it, names a loader.
-    let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-    assert!(elf::static_linux_executable(&own).is_err());
+    // This test, as cargo builds it by default, names a loader.
+    if !cfg!(target_feature = "crt-static") {
+        let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(elf::static_linux_executable(&own).is_err());
+    }
 }

@@ -86,9 +86,12 @@ pub async fn run(args: PortsArgs) -> Result<()> {
     container::ensure(&engine, &name, cluster.tls(), &swarmlab::labels::Run::new()).await?;
     // A forwarder that has just started writes its first status within a second or so.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // A stale status may be one a forwarder just restarted above has not
+    // replaced yet: it gets the same few seconds.
     let status = loop {
         match container::read_status(&engine, &name).await {
-            Ok(status) => break status,
+            Ok(status) if stale(&status).is_none() || tokio::time::Instant::now() >= deadline => break status,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
             Err(error) => return Err(error),
         }
@@ -96,13 +99,9 @@ pub async fn run(args: PortsArgs) -> Result<()> {
     if args.json {
         return print_json(&status);
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    if let Some(age) = status.stale_at(now) {
+    if let Some(age) = stale(&status) {
         eprintln!(
-            "warning: the forwarder last wrote its status {age}s ago, so the counts below are from then; it may be stuck: `docker logs {}` shows what it does",
+            "warning: the forwarder last wrote its status {age}s ago (by this machine's clock), so what follows is from then; it may be stuck: `docker logs {}` shows what it does",
             container::container_name(&name)
         );
     }
@@ -190,4 +189,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         (engine, container::Reach::Loopback)
     };
     ports::serve(engine, name, &args.status_file, limits, reach, stop).await
+}
+
+/// The status's age, when it is stale by this machine's clock.
+fn stale(status: &container::ForwarderStatus) -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    status.stale_at(now)
 }

@@ -146,9 +146,7 @@ impl HostEngine {
     pub(crate) async fn is_local(&self) -> Result<bool> {
         Ok(self.facts().await?.here)
     }
-}
 
-impl HostEngine {
     /// What the engine says of itself (`docker info`), asked for once.
     pub(crate) async fn facts(&self) -> Result<EngineFacts> {
         self.facts

@@ -23,15 +23,17 @@ use crate::host_images;
 
 use super::BINARY;
 
-/// Names a forwarder image to use (pulled if the engine lacks it) instead of
-/// one made of this binary: for clients that are not Linux, and for
-/// engines of another architecture.
+/// Names a forwarder image to use (pulled if the engine lacks it), before
+/// any other: for clients that carry none, and for engines of another
+/// architecture.
 pub(crate) const PORTS_IMAGE_VAR: &str = "SWARMLAB_PORTS_IMAGE";
 
 /// The static Linux forwarder build.rs put in this binary; empty if none.
 const CARRIED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/forwarder"));
 /// What tells one carried forwarder from another (build.rs hashes it).
 const CARRIED_ID: &str = env!("SWARMLAB_FORWARDER_ID");
+/// The machine it runs on, as `docker info` names it.
+const CARRIED_ARCH: &str = env!("SWARMLAB_FORWARDER_ARCH");
 
 const IMAGE_REPO: &str = "swarmlab/ports";
 /// Marks forwarder images, whatever their tag.
@@ -61,6 +63,17 @@ async fn named(engine: &HostEngine, image: &str) -> Result<String> {
 
 /// The image of the forwarder this binary carries, imported when missing.
 async fn carried(engine: &HostEngine) -> Result<String> {
+    // On another machine it would only crash again and again.
+    let info = engine.docker.info().await.map_err(|e| Error::Engine {
+        context: "cannot ask the engine for its architecture (docker info)".into(),
+        source: e,
+    })?;
+    let architecture = info.architecture.unwrap_or_default();
+    if architecture != CARRIED_ARCH {
+        return Err(Error::Prerequisite(format!(
+            "the forwarder this swarmlab carries is for {CARRIED_ARCH}, the engine runs on {architecture}: build swarmlab with a forwarder for {architecture} (SWARMLAB_FORWARDER_BINARY), or name one in {PORTS_IMAGE_VAR}"
+        )));
+    }
     let tag = format!("{IMAGE_REPO}:static-{CARRIED_ID}");
     if !host_images::is_present(engine, &tag).await? {
         import(engine, &tag, [(BINARY, CARRIED)]).await?;

@@ -1,9 +1,9 @@
 //! The port forwarder's container, host infrastructure beside the node
-//! containers: `swarmlab ports serve` (see `ports`) in an image made of this
-//! very binary and the shared libraries it links, on the host's network (to
-//! listen on 127.0.0.1) and PID namespace (to enter the nodes' network
-//! namespaces); and the status it writes there, which `swarmlab ports`
-//! reads.
+//! containers: `swarmlab ports serve` (see `ports`) in an image of swarmlab
+//! (see `image`), on the host's network and PID namespace where the engine
+//! is this machine's (to listen on 127.0.0.1 and enter the nodes' network
+//! namespaces), else on the cluster network behind port containers; and
+//! the status it writes there, which `swarmlab ports` reads.
 
 use std::collections::HashMap;
 use std::path::Path;

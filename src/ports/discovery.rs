@@ -73,6 +73,9 @@ pub(crate) struct Discovery {
     name: ClusterName,
     manager: ManagerLink,
     node_clients: HashMap<(String, Option<std::net::SocketAddr>), Docker>,
+    /// Each node's last answer about its bridge, for a round in which it is
+    /// slow to answer: its tasks stay backends meanwhile.
+    bridges_known: HashMap<String, HashMap<String, IpAddr>>,
     /// By node container ID: the process the engine named, and its network
     /// namespace, opened once and held (see `netns`).
     namespaces: HashMap<String, (i32, Arc<NodeNamespace>)>,
@@ -89,6 +92,7 @@ impl Discovery {
             engine,
             name,
             node_clients: HashMap::new(),
+            bridges_known: HashMap::new(),
             namespaces: HashMap::new(),
         }
     }
@@ -101,6 +105,8 @@ impl Discovery {
         // asked for again; one whose process is gone is forgotten.
         self.namespaces
             .retain(|id, (pid, namespace)| running.iter().any(|n| &n.id == id) && namespace.holds(*pid));
+        self.bridges_known
+            .retain(|host, _| running.iter().any(|n| &n.node.hostname() == host));
         for node in running.iter().filter(|_| self.enter_nodes) {
             if self.namespaces.contains_key(&node.id) {
                 continue;
@@ -166,7 +172,13 @@ impl Discovery {
                     };
                     let target = if path == PortPath::TaskDirect {
                         if !bridges.contains_key(host) {
-                            let map = self.gateway_bridge(&cluster, node).await.unwrap_or_default();
+                            let map = match self.gateway_bridge(&cluster, node).await {
+                                Ok(map) => {
+                                    self.bridges_known.insert(host.clone(), map.clone());
+                                    map
+                                }
+                                Err(_) => self.bridges_known.get(host).cloned().unwrap_or_default(),
+                            };
                             bridges.insert(host.clone(), map);
                         }
                         let (Some(ip), Some((_, namespace))) =
@@ -257,6 +269,7 @@ impl Discovery {
         // A node killed while it was being asked never answers on a kept
         // connection: without a bound, one read would stall the forwarder's
         // rounds (its counts and backends) for the client's whole timeout.
+        // A node only slow to answer keeps its last answer (see `routes`).
         let asked = tokio::time::timeout(NODE_READ_TIMEOUT, client.inspect_network("docker_gwbridge", None)).await;
         let network = match asked {
             Ok(Ok(network)) => network,
@@ -264,8 +277,9 @@ impl Discovery {
                 self.node_clients.remove(&key);
                 return Err(e).context("cannot inspect docker_gwbridge");
             }
+            // Slow, not gone (a node that is gone is not asked): its client
+            // and its last answer stay.
             Err(_) => {
-                self.node_clients.remove(&key);
                 return Err(Error::Other(format!(
                     "{} did not answer within {}s",
                     node.name,
