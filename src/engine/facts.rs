@@ -11,6 +11,9 @@ pub(crate) struct EngineFacts {
     pub(crate) no_cgroups: bool,
     /// It runs on this machine: see [`super::HostEngine::is_local`].
     pub(crate) here: bool,
+    /// Its machine as `docker info` names it (x86_64, aarch64), empty for
+    /// any other: what a carried forwarder must be built for.
+    pub(crate) architecture: &'static str,
 }
 
 impl EngineFacts {
@@ -31,6 +34,11 @@ impl EngineFacts {
                 .any(|option| option.split(',').any(|part| part == "name=rootless")),
             no_cgroups: info.cgroup_driver == Some(bollard::models::SystemInfoCgroupDriverEnum::NONE),
             here: same_machine(info, &this_machine()),
+            architecture: match info.architecture.as_deref() {
+                Some("x86_64") => "x86_64",
+                Some("aarch64") => "aarch64",
+                _ => "",
+            },
         }
     }
 }
@@ -101,6 +109,7 @@ mod tests {
                 rootless: true,
                 no_cgroups: true,
                 here: false,
+                architecture: "",
             }
         );
         assert!(without.nodes_rootless());

@@ -64,14 +64,15 @@ async fn named(engine: &HostEngine, image: &str) -> Result<String> {
 /// The image of the forwarder this binary carries, imported when missing.
 async fn carried(engine: &HostEngine) -> Result<String> {
     // On another machine it would only crash again and again.
-    let info = engine.docker.info().await.map_err(|e| Error::Engine {
-        context: "cannot ask the engine for its architecture (docker info)".into(),
-        source: e,
-    })?;
-    let architecture = info.architecture.unwrap_or_default();
+    let architecture = engine.facts().await?.architecture;
     if architecture != CARRIED_ARCH {
+        let architecture = if architecture.is_empty() {
+            "another machine"
+        } else {
+            architecture
+        };
         return Err(Error::Prerequisite(format!(
-            "the forwarder this swarmlab carries is for {CARRIED_ARCH}, the engine runs on {architecture}: build swarmlab with a forwarder for {architecture} (SWARMLAB_FORWARDER_BINARY), or name one in {PORTS_IMAGE_VAR}"
+            "the forwarder this swarmlab carries is for {CARRIED_ARCH}, the engine runs on {architecture}: build swarmlab with a forwarder for the engine's machine (SWARMLAB_FORWARDER_BINARY), or name one in {PORTS_IMAGE_VAR}"
         )));
     }
     let tag = format!("{IMAGE_REPO}:static-{CARRIED_ID}");

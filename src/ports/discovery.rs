@@ -73,8 +73,8 @@ pub(crate) struct Discovery {
     name: ClusterName,
     manager: ManagerLink,
     node_clients: HashMap<(String, Option<std::net::SocketAddr>), Docker>,
-    /// Each node's last answer about its bridge, for a round in which it is
-    /// slow to answer: its tasks stay backends meanwhile.
+    /// Each node's last answer about its bridge: a round in which it is slow
+    /// to answer keeps it, and its tasks stay backends meanwhile.
     bridges_known: HashMap<String, HashMap<String, IpAddr>>,
     /// By node container ID: the process the engine named, and its network
     /// namespace, opened once and held (see `netns`).
@@ -136,7 +136,8 @@ impl Discovery {
 
         let swarm = self.manager.read(false).await?;
         let mut routes = Vec::new();
-        let mut bridges: HashMap<String, HashMap<String, IpAddr>> = HashMap::new();
+        // Nodes asked about their bridge this round: once each.
+        let mut asked: std::collections::HashSet<String> = std::collections::HashSet::new();
         for service in &swarm.services {
             let name = SwarmView::service_name(service).to_string();
             let ports = service
@@ -171,19 +172,13 @@ impl Discovery {
                         continue;
                     };
                     let target = if path == PortPath::TaskDirect {
-                        if !bridges.contains_key(host) {
-                            let map = match self.gateway_bridge(&cluster, node).await {
-                                Ok(map) => {
-                                    self.bridges_known.insert(host.clone(), map.clone());
-                                    map
-                                }
-                                Err(_) => self.bridges_known.get(host).cloned().unwrap_or_default(),
-                            };
-                            bridges.insert(host.clone(), map);
+                        if asked.insert(host.clone())
+                            && let Ok(map) = self.gateway_bridge(&cluster, node).await
+                        {
+                            self.bridges_known.insert(host.clone(), map);
                         }
-                        let (Some(ip), Some((_, namespace))) =
-                            (bridges[host].get(&task.container), self.namespaces.get(&node.id))
-                        else {
+                        let ip = self.bridges_known.get(host).and_then(|map| map.get(&task.container));
+                        let (Some(ip), Some((_, namespace))) = (ip, self.namespaces.get(&node.id)) else {
                             continue;
                         };
                         Target::InNode {
