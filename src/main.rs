@@ -3,21 +3,18 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Like other command-line tools, end quietly when the reader of our
-    // output goes away (`swarmlab ls | head`) instead of failing to print.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    #[cfg(unix)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (see cli/signals.rs): output to a reader that
+    // went away is dropped, `swarmlab ls | head` ends quietly.
     cli::install_panic_hook();
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("swarmlab: error: {}", swarmlab::error::one_line(&error.to_string()));
+            let line = swarmlab::error::one_line(&error.to_string());
+            let _ = writeln!(std::io::stderr(), "swarmlab: error: {line}");
             ExitCode::from(error.exit_code())
         }
     }

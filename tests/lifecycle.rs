@@ -284,6 +284,28 @@ fn a_create_whose_terminal_hangs_up_rolls_back() {
     interrupt_a_create("HUP");
 }
 
+/// `swarmlab create 2>&1 | head -1`: the reader of the progress goes away.
+/// Was: SIGPIPE killed swarmlab mid-create and left its containers behind.
+#[test]
+fn a_create_whose_output_reader_goes_away_rolls_back() {
+    let name = unique("pipe");
+    let mut child = swarmlab_command()
+        .args(["create", "--name", &name, "--workers", "3"])
+        .env("SWARMLAB_PLAIN", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.contains("Creating cluster"), "{first}");
+    drop(stderr);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+}
+
 #[track_caller]
 fn interrupt_a_create(signal: &str) {
     let name = unique(&format!("sig{}", signal.to_lowercase()));

@@ -81,7 +81,7 @@ pub async fn create(args: CreateArgs) -> Result<()> {
     let options = CreateOptions::assemble(flags, &file, DEFAULT_CLUSTER)?;
     let name = options.name.clone();
     if options.insecure {
-        eprintln!(
+        errln!(
             "warning: --insecure: the nodes' engine APIs answer plain HTTP on 127.0.0.1, without TLS or client certificates: whoever reaches them is root on this machine (any local user or process, any web page that gets a browser here to send requests)"
         );
     }
@@ -97,7 +97,7 @@ pub async fn create(args: CreateArgs) -> Result<()> {
     let created = lifecycle::create(&engine, &options, progress.as_ref(), interrupted()).await;
     drop(progress);
     let created = created?;
-    println!(
+    outln!(
         "Cluster {:?} is ready in {}: {counts}, image {}, subnet {}, nodes {}.",
         created.name.as_str(),
         secs(created.elapsed),
@@ -105,7 +105,7 @@ pub async fn create(args: CreateArgs) -> Result<()> {
         created.subnet,
         created.security,
     );
-    println!(
+    outln!(
         "Point the docker CLI at it with:\n  eval \"$(swarmlab env{})\"",
         name_flag(&name)
     );
@@ -116,7 +116,7 @@ pub async fn create(args: CreateArgs) -> Result<()> {
 /// second Ctrl-C during the rollback exits at once.
 async fn interrupted() {
     super::signals::stop_requested().await;
-    eprintln!("Interrupted: rolling back (press Ctrl-C again to stop at once)");
+    errln!("Interrupted: rolling back (press Ctrl-C again to stop at once)");
     tokio::spawn(async {
         let _ = tokio::signal::ctrl_c().await;
         std::process::exit(130);
@@ -137,7 +137,7 @@ pub async fn ls(args: LsArgs) -> Result<()> {
         return print_json(&clusters);
     }
     if clusters.is_empty() {
-        eprintln!("No clusters. Create one with `swarmlab create`.");
+        errln!("No clusters. Create one with `swarmlab create`.");
         return Ok(());
     }
     let rows = clusters.iter().map(|c| {
@@ -156,7 +156,7 @@ pub async fn ls(args: LsArgs) -> Result<()> {
             },
         ]
     });
-    println!("{}", table(&["name", "status", "managers", "workers", "engines"], rows));
+    outln!("{}", table(&["name", "status", "managers", "workers", "engines"], rows));
     Ok(())
 }
 
@@ -190,7 +190,7 @@ pub fn print_nodes(
         return print_json(&serde_json::json!({ "name": name, "nodes": nodes, "problem": problem }));
     }
     if let Some(problem) = problem {
-        eprintln!("warning: {problem}");
+        errln!("warning: {problem}");
     }
     let dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     let rows = nodes.iter().map(|n| {
@@ -221,7 +221,7 @@ pub fn print_nodes(
         "security",
         "image",
     ];
-    println!("{}", table(&headers, rows));
+    outln!("{}", table(&headers, rows));
     Ok(())
 }
 
@@ -236,21 +236,21 @@ pub async fn env(args: EnvArgs) -> Result<()> {
     let engine = HostEngine::connect().await?;
     let cluster = Cluster::open(&engine, &name).await?;
     let env = cluster.docker_env().await?;
-    println!("export DOCKER_HOST={}", shell_quote(&env.docker_host));
+    outln!("export DOCKER_HOST={}", shell_quote(&env.docker_host));
     if env.insecure {
-        println!("unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH");
-        println!("# warning: this cluster was made with --insecure: its engine API has no TLS");
+        outln!("unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH");
+        outln!("# warning: this cluster was made with --insecure: its engine API has no TLS");
     } else {
-        println!("export DOCKER_TLS_VERIFY=1");
+        outln!("export DOCKER_TLS_VERIFY=1");
         let cert_path = env.cert_path.to_string_lossy();
-        println!("export DOCKER_CERT_PATH={}", shell_quote(&cert_path));
+        outln!("export DOCKER_CERT_PATH={}", shell_quote(&cert_path));
     }
     // The host engine stays swarmlab's, TLS or docker context included.
     for (var, value) in env.host_engine.exports() {
-        println!("export {var}={}", shell_quote(&value));
+        outln!("export {var}={}", shell_quote(&value));
     }
-    println!("# Run this command to configure your shell:");
-    println!("# eval \"$(swarmlab env{})\"", name_flag(&name));
+    outln!("# Run this command to configure your shell:");
+    outln!("# eval \"$(swarmlab env{})\"", name_flag(&name));
     Ok(())
 }
 
@@ -268,10 +268,10 @@ pub async fn delete(args: DeleteArgs) -> Result<()> {
     if args.all {
         let deleted = lifecycle::delete_all(&engine).await?;
         if deleted.is_empty() {
-            println!("No clusters to delete.");
+            outln!("No clusters to delete.");
         }
         for (name, d) in deleted {
-            println!(
+            outln!(
                 "Deleted cluster {:?} ({}) in {}.",
                 name.as_str(),
                 counts(&d),
@@ -282,7 +282,7 @@ pub async fn delete(args: DeleteArgs) -> Result<()> {
     }
     let name = args.cluster.cluster()?;
     let d = lifecycle::delete(&engine, &name).await?;
-    println!(
+    outln!(
         "Deleted cluster {:?} ({}) in {}.",
         name.as_str(),
         counts(&d),
@@ -327,7 +327,7 @@ pub struct ContextArgs {
 pub async fn context(args: ContextArgs) -> Result<()> {
     let cluster = args.cluster.open().await?;
     let name = swarmlab::context::write(&cluster).await?;
-    println!(
+    outln!(
         "Docker context {name} points at cluster {:?}; try: docker --context {name} node ls",
         cluster.name.as_str()
     );

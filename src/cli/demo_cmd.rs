@@ -79,7 +79,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             gap,
         ]
     });
-    println!(
+    outln!(
         "\n{}",
         table(&["stage", "time", "what", "requests failed", "longest gap"], rows)
     );

@@ -68,7 +68,7 @@ pub async fn run(command: ImageCommand) -> Result<()> {
                         r.detail.clone(),
                     ]
                 });
-                println!("{}", table(&["node", "outcome", "time", "detail"], rows));
+                outln!("{}", table(&["node", "outcome", "time", "detail"], rows));
             }
             if failed > 0 {
                 return Err(Error::Other(format!(
@@ -83,7 +83,7 @@ pub async fn run(command: ImageCommand) -> Result<()> {
             let id = demo_image::build(&engine, &tag, progress.as_ref()).await;
             drop(progress);
             let id = id?;
-            println!("Built demo image {tag} ({}).", swarmlab::host_images::short_id(&id));
+            outln!("Built demo image {tag} ({}).", swarmlab::host_images::short_id(&id));
             Ok(())
         }
     }

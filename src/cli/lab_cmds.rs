@@ -61,7 +61,7 @@ pub async fn task(command: TaskCommand) -> Result<()> {
         return print_json(&report);
     }
     let names: Vec<String> = report.killed.iter().map(|k| format!("{}@{}", k.task, k.node)).collect();
-    println!(
+    outln!(
         "Killed {} task(s) ({}); the swarm replaced them in {}.",
         names.len(),
         names.join(", "),
@@ -85,7 +85,7 @@ pub async fn wait(args: WaitArgs) -> Result<()> {
     let engine = HostEngine::connect().await?;
     Cluster::open(&engine, &name).await?;
     let (took, state) = Observer::new(&engine, &name).converged(args.timeout).await?;
-    println!(
+    outln!(
         "Cluster {:?} is whole after {}: {} node(s) Ready, {} service(s) at their desired replicas.",
         name.as_str(),
         secs(took),
@@ -120,7 +120,7 @@ pub async fn recover(args: RecoverArgs) -> Result<()> {
     if args.json {
         return print_json(&recovered);
     }
-    println!(
+    outln!(
         "Cluster {:?} has a leader again after {:.1}s: a new swarm of {}, {} rejoined as managers; services kept.",
         name.as_str(),
         recovered.seconds,
@@ -173,10 +173,10 @@ pub async fn rebalance(args: RebalanceArgs) -> Result<()> {
         before.extend(row(&spread.before));
         let mut after = vec!["after".to_string()];
         after.extend(row(&spread.after));
-        println!("{}", table(&headers, [before, after]));
-        println!("{} task(s) moved.", spread.moved);
+        outln!("{}", table(&headers, [before, after]));
+        outln!("{} task(s) moved.", spread.moved);
     }
-    println!("Rebalanced in {}.", secs(report.elapsed));
+    outln!("Rebalanced in {}.", secs(report.elapsed));
     Ok(())
 }
 
@@ -195,7 +195,7 @@ pub async fn stop(args: PowerArgs) -> Result<()> {
     let progress = progress::for_stderr();
     let took = swarmlab::lifecycle::stop(&engine, &name, progress.as_ref()).await;
     drop(progress);
-    println!(
+    outln!(
         "Stopped cluster {:?} in {}; `swarmlab start` brings it back.",
         name.as_str(),
         secs(took?)
@@ -209,6 +209,6 @@ pub async fn start(args: PowerArgs) -> Result<()> {
     let progress = progress::for_stderr();
     let took = swarmlab::lifecycle::start(&engine, &name, args.timeout, progress.as_ref()).await;
     drop(progress);
-    println!("Cluster {:?} is back in {}.", name.as_str(), secs(took?));
+    outln!("Cluster {:?} is back in {}.", name.as_str(), secs(took?));
     Ok(())
 }

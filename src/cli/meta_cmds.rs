@@ -23,7 +23,7 @@ pub enum ConfigCommand {
 pub fn config(command: ConfigCommand) -> Result<()> {
     let ConfigCommand::Init { file, force } = command;
     let Some(file) = file else {
-        print!("{EXAMPLE}");
+        outln!("{}", EXAMPLE.strip_suffix('\n').unwrap_or(EXAMPLE));
         return Ok(());
     };
     if file.exists() && !force {
@@ -33,7 +33,7 @@ pub fn config(command: ConfigCommand) -> Result<()> {
         )));
     }
     std::fs::write(&file, EXAMPLE).map_err(|e| Error::Other(format!("cannot write {}: {e}", file.display())))?;
-    eprintln!(
+    errln!(
         "Wrote {}; create the cluster with: swarmlab create --config {}",
         file.display(),
         file.display()

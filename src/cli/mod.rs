@@ -1,6 +1,20 @@
 //! Command-line definitions and dispatch. Each command lives in its own
 //! file and does little more than call the library and print the result.
 
+/// `println!` that neither panics nor kills when stdout's reader is gone.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_line($crate::cli::output::Stream::Out, format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that neither panics nor kills when stderr's reader is gone.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_line($crate::cli::output::Stream::Err, format_args!($($arg)*))
+    };
+}
+
 mod cluster_cmds;
 mod demo_cmd;
 mod image_cmd;
@@ -216,7 +230,7 @@ pub fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        eprintln!(
+        errln!(
             "swarmlab: internal error{location}: {}; please report it",
             swarmlab::error::one_line(&message)
         );

@@ -200,7 +200,7 @@ pub async fn run(command: NodeCommand) -> Result<()> {
             let added = nodes::add(&cluster, role, count, choice.as_ref(), progress.as_ref()).await;
             drop(progress);
             let (added, elapsed) = added?;
-            println!(
+            outln!(
                 "Added {} to cluster {:?} in {}: {}.",
                 plural(added.len(), role.as_str()),
                 cluster.name.as_str(),
@@ -214,7 +214,7 @@ pub async fn run(command: NodeCommand) -> Result<()> {
             let progress = progress::for_stderr();
             let removed = nodes::remove(&cluster, &node, force, progress.as_ref()).await;
             drop(progress);
-            println!("Removed {node} in {}.", secs(removed?));
+            outln!("Removed {node} in {}.", secs(removed?));
             Ok(())
         }
         NodeCommand::Drain(args) => availability(args, NodeSpecAvailabilityEnum::DRAIN, "drained").await,
@@ -251,7 +251,7 @@ pub async fn run(command: NodeCommand) -> Result<()> {
         NodeCommand::Slow(args) => {
             let cluster = args.cluster.open().await?;
             nodes::slow(&cluster, &args.node, args.delay, args.loss).await?;
-            println!(
+            outln!(
                 "{} sends with {} more delay and {}% loss; `swarmlab node heal {}` undoes it.",
                 args.node,
                 humantime::format_duration(args.delay),
@@ -290,11 +290,11 @@ async fn upgrade(args: UpgradeArgs) -> Result<()> {
             format!("{:.1}s", u.total),
         ]
     });
-    println!(
+    outln!(
         "{}",
         super::output::table(&["node", "engine", "drained", "ready", "total"], rows)
     );
-    println!(
+    outln!(
         "Upgraded {} of cluster {:?}; tasks stay where the drains moved them: `swarmlab rebalance` spreads them again.",
         plural(upgraded.len(), "node"),
         name.as_str()
@@ -305,14 +305,14 @@ async fn upgrade(args: UpgradeArgs) -> Result<()> {
 async fn availability(args: NodeArgs, availability: NodeSpecAvailabilityEnum, word: &str) -> Result<()> {
     let cluster = args.cluster.open().await?;
     nodes::set_availability(&cluster, &args.node, availability).await?;
-    println!("{} is {word}.", args.node);
+    outln!("{} is {word}.", args.node);
     Ok(())
 }
 
 async fn role(args: NodeArgs, role: Role) -> Result<()> {
     let cluster = args.cluster.open().await?;
     nodes::set_role(&cluster, &args.node, role).await?;
-    println!("{} is now a {role}.", args.node);
+    outln!("{} is now a {role}.", args.node);
     Ok(())
 }
 
@@ -346,6 +346,6 @@ fn report(args: &TimedNodeArgs, word: &str, timings: Timings) -> Result<()> {
         .iter()
         .map(|(what, d)| format!("{what} after {}", secs(*d)))
         .collect();
-    println!("{} {word}: {}.", args.node, stages.join(", "));
+    outln!("{} {word}: {}.", args.node, stages.join(", "));
     Ok(())
 }

@@ -54,7 +54,7 @@ pub async fn run(command: NodeImageCommand) -> Result<()> {
             let built = node_image::build(&engine, &options, progress.as_ref()).await;
             drop(progress);
             let built = built?;
-            println!(
+            outln!(
                 "Built node image {} with engine {} ({}).",
                 built.tags.join(", "),
                 built.engine,
@@ -77,7 +77,7 @@ pub async fn run(command: NodeImageCommand) -> Result<()> {
                     image.tags.iter().skip(1).cloned().collect::<Vec<_>>().join(", "),
                 ]
             });
-            println!("{}", table(&["image", "engine", "id", "size", "also tagged"], rows));
+            outln!("{}", table(&["image", "engine", "id", "size", "also tagged"], rows));
             Ok(())
         }
     }

@@ -1,4 +1,6 @@
-//! Tables and JSON for listings.
+//! Tables and JSON for listings, and the one way the CLI writes lines.
+
+use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table, presets::NOTHING};
 use serde::Serialize;
@@ -26,8 +28,28 @@ pub fn table(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> S
 
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(format!("cannot write JSON: {e}")))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
+}
+
+/// Where a line goes.
+#[derive(Clone, Copy)]
+pub enum Stream {
+    Out,
+    Err,
+}
+
+/// Writes one line. A stream that cannot be written any more (its reader
+/// went away) is not an error of the command: the line is dropped and the
+/// long-running commands are told to stop, like when the terminal hangs up.
+pub fn write_line(stream: Stream, args: std::fmt::Arguments) {
+    let written = match stream {
+        Stream::Out => writeln!(std::io::stdout().lock(), "{args}"),
+        Stream::Err => writeln!(std::io::stderr().lock(), "{args}"),
+    };
+    if written.is_err() {
+        super::signals::output_gone();
+    }
 }
 
 pub fn secs(duration: std::time::Duration) -> String {

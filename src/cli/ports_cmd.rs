@@ -100,16 +100,16 @@ pub async fn run(args: PortsArgs) -> Result<()> {
         return print_json(&status);
     }
     if let Some(age) = stale(&status) {
-        eprintln!(
+        errln!(
             "warning: the forwarder last wrote its status {age}s ago (by this machine's clock), so what follows is from then; it may be stuck: `docker logs {}` shows what it does",
             container::container_name(&name)
         );
     }
     if !status.error.is_empty() {
-        eprintln!("warning: the forwarder cannot read the swarm: {}", status.error);
+        errln!("warning: the forwarder cannot read the swarm: {}", status.error);
     }
     if status.ports.is_empty() {
-        eprintln!("No published ports. Publish one with, e.g., `docker service create -p 8080:8080 ...`.");
+        errln!("No published ports. Publish one with, e.g., `docker service create -p 8080:8080 ...`.");
         return Ok(());
     }
     let rows = status.ports.iter().map(|p| {
@@ -138,7 +138,7 @@ pub async fn run(args: PortsArgs) -> Result<()> {
             },
         ]
     });
-    println!(
+    outln!(
         "{}",
         table(
             &[
@@ -154,7 +154,7 @@ pub async fn run(args: PortsArgs) -> Result<()> {
         )
     );
     for port in status.ports.iter().filter(|p| p.state == PortState::PortTaken) {
-        eprintln!("warning: {}", port.message);
+        errln!("warning: {}", port.message);
     }
     Ok(())
 }

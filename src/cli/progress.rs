@@ -26,7 +26,7 @@ struct Plain {
 
 impl Plain {
     fn line(&self, text: &str) {
-        eprintln!("[{:>6.2}s] {text}", self.started.elapsed().as_secs_f64());
+        errln!("[{:>6.2}s] {text}", self.started.elapsed().as_secs_f64());
     }
 }
 

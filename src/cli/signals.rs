@@ -1,5 +1,33 @@
 //! Being asked to stop: Ctrl-C everywhere; SIGTERM (`docker stop`) and
-//! SIGHUP (the terminal went away) too where there are such signals.
+//! SIGHUP (the terminal went away) too where there are such signals; and
+//! the reader of our output going away (`swarmlab create 2>&1 | head -1`).
+//!
+//! SIGPIPE keeps Rust's disposition (ignored), so a write to a closed pipe
+//! fails instead of killing the process: a create killed that way would
+//! leave a half-made cluster behind, and so would swarmlab dying on a
+//! write to an `ssh` child whose connection dropped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+
+static GONE: AtomicBool = AtomicBool::new(false);
+static GONE_NOTICE: Notify = Notify::const_new();
+
+/// Called when stdout or stderr cannot be written: whoever read it has gone.
+pub(super) fn output_gone() {
+    GONE.store(true, Ordering::SeqCst);
+    GONE_NOTICE.notify_waiters();
+}
+
+/// Resolves once [`output_gone`] has been called.
+async fn reader_gone() {
+    // Registered before the flag is read, so a call in between still wakes it.
+    let notice = GONE_NOTICE.notified();
+    if !GONE.load(Ordering::SeqCst) {
+        notice.await;
+    }
+}
 
 /// Resolves on the first request to stop.
 pub(super) async fn stop_requested() {
@@ -19,8 +47,31 @@ pub(super) async fn stop_requested() {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = any_other => {},
+            _ = reader_gone() => {},
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = reader_gone() => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn output_gone_stops_what_waits_and_what_comes_later() {
+        let waiting = tokio::spawn(reader_gone());
+        tokio::task::yield_now().await;
+        output_gone();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("a waiter is woken")
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), reader_gone())
+            .await
+            .expect("a later waiter returns at once");
+    }
 }

@@ -61,7 +61,7 @@ pub async fn run(args: TrafficArgs) -> Result<()> {
         )));
     }
     let live = !args.json && std::io::stderr().is_terminal();
-    eprintln!(
+    errln!(
         "[  0.00s] GET http://127.0.0.1:{}{} at {} a second{}",
         args.port,
         args.path,
@@ -78,7 +78,7 @@ pub async fn run(args: TrafficArgs) -> Result<()> {
             if live {
                 draw_live(so_far);
             } else if !quiet {
-                eprintln!("[{:>6.2}s] {}", so_far.seconds, headline(so_far));
+                errln!("[{:>6.2}s] {}", so_far.seconds, headline(so_far));
             }
         },
     )
@@ -86,11 +86,11 @@ pub async fn run(args: TrafficArgs) -> Result<()> {
     if args.json {
         output::print_json(&summary)?;
     } else {
-        println!("{:.1}s: {}", summary.seconds, headline(&summary));
-        println!("{}", replica_table(&summary));
+        outln!("{:.1}s: {}", summary.seconds, headline(&summary));
+        outln!("{}", replica_table(&summary));
         if !summary.reasons.is_empty() {
             let reasons: Vec<String> = summary.reasons.iter().map(|(r, n)| format!("{r} ({n})")).collect();
-            println!("failures: {}", reasons.join(", "));
+            outln!("failures: {}", reasons.join(", "));
         }
     }
     if summary.requests > 0 && summary.answered == 0 {

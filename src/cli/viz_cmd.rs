@@ -33,20 +33,20 @@ pub async fn run(args: VizArgs) -> Result<()> {
     let open = args.open;
     let listening = move |address: SocketAddr| {
         let url = format!("http://{address}/");
-        eprintln!(
+        errln!(
             "Visualizer of cluster {:?} on {url} (Ctrl-C stops it)",
             cluster.name.as_str()
         );
         if open {
             let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
             if std::process::Command::new(opener).arg(&url).spawn().is_err() {
-                eprintln!("warning: could not run {opener}; open {url} yourself");
+                errln!("warning: could not run {opener}; open {url} yourself");
             }
         }
     };
     let name = args.cluster.cluster()?;
     if args.public && !args.addr.ip().is_loopback() {
-        eprintln!(
+        errln!(
             "warning: --public: the visualizer listens on {} and shows the cluster's nodes, services and tasks to every machine that reaches it",
             args.addr
         );
