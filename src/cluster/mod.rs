@@ -336,6 +336,7 @@ impl Cluster {
             insecure: self.nodes.iter().any(|n| n.insecure),
             rootless: self.engine.facts().await?.nodes_rootless(),
             run,
+            nodes: self.nodes.len() + usize::from(self.container_of(&node.hostname()).is_none()),
         };
         Ok(NodePlan::new(&facts, node, settings, None))
     }

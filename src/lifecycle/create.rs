@@ -129,6 +129,7 @@ async fn bring_up(
         insecure: options.insecure,
         rootless: engine.facts().await?.nodes_rootless(),
         run,
+        nodes: (options.managers + options.workers) as usize,
     };
     let plans = plan::node_plans(options, &facts);
     tracing::debug!(elapsed = ?started.elapsed(), "image, network and certificates ready");

@@ -66,6 +66,7 @@ mod tests {
             insecure: options.insecure,
             rootless: false,
             run: &Run::new(),
+            nodes: (options.managers + options.workers) as usize,
         };
         node_plans(options, &facts)
     }

@@ -42,12 +42,29 @@ const MANAGER_CPU_SHARES: i64 = 8 * 1024;
 /// 42 MiB for a manager at 25 (54 at Go's default 100), 37 MiB for a worker
 /// at 50 (34 at 25, 45 at 100). Workers at 50 rather than 25 save about
 /// 0.8 CPU-seconds per 1+10 create, most of it in those helpers.
-fn node_gogc(role: Role) -> u32 {
+///
+/// Workers of a cluster over [`GOSSIP_STORM_NODES`] nodes run at 200: at
+/// 1+100 on two cores, the gossip of the overlay networks' member list
+/// (every node probes and gossips with the others; about half of a
+/// worker's CPU is Go's garbage collector) outgrew the machine while the
+/// nodes joined. Probes timed out, nodes were marked failed and rejoined,
+/// each rejoin a full resync: the cluster stayed at 200% of the two cores,
+/// 2% per node, for as long as it ran (5 minutes and more, three runs of
+/// three at 50 and at 100). At 200 the storm ended within two minutes of
+/// the create, 0.40-0.43% per node after it (two runs of two), for
+/// 57 MiB per node instead of 43.
+fn node_gogc(role: Role, cluster_nodes: usize) -> u32 {
     match role {
         Role::Manager => 25,
+        Role::Worker if cluster_nodes > GOSSIP_STORM_NODES => 200,
         Role::Worker => 50,
     }
 }
+
+/// The largest cluster measured to settle with workers at GOGC 50: a 1+60
+/// cluster's idle CPU fell from 73% of a core to 40% within a minute.
+const GOSSIP_STORM_NODES: usize = 61;
+
 /// The dockerd arguments of every node: the local socket for `docker exec
 /// NODE docker ...`, and TLS-only TCP for swarmlab and the docker CLI (or
 /// plain TCP, which dockerd delays its start-up for, with --insecure).
@@ -72,7 +89,7 @@ fn dockerd_args(insecure: bool) -> Vec<String> {
 pub(super) fn container_config(plan: &NodePlan, privileged: bool) -> ContainerCreateBody {
     let mut env = vec![
         crate::tls::STDIN_ENV.to_string(),
-        format!("GOGC={}", node_gogc(plan.node.role)),
+        format!("GOGC={}", node_gogc(plan.node.role, plan.cluster_nodes)),
         format!("GOMAXPROCS={NODE_GOMAXPROCS}"),
     ];
     if plan.insecure {
@@ -200,6 +217,7 @@ mod tests {
             insecure,
             rootless: false,
             run: &Run::new(),
+            nodes: 4,
         };
         let settings = NodeSettings {
             memory: Some(512 << 20),
@@ -287,6 +305,17 @@ mod tests {
         let manager = env_of("manager-1");
         assert!(manager.contains(&"GOGC=25".to_string()), "managers: {manager:?}");
         assert!(env.iter().all(|e| !e.starts_with(INSECURE_API_FROM)));
+    }
+
+    #[test]
+    fn workers_of_a_large_cluster_trade_memory_for_a_gossip_that_keeps_up() {
+        assert_eq!(node_gogc(Role::Worker, 4), 50);
+        assert_eq!(node_gogc(Role::Worker, GOSSIP_STORM_NODES), 50);
+        assert_eq!(node_gogc(Role::Worker, GOSSIP_STORM_NODES + 1), 200);
+        assert_eq!(node_gogc(Role::Manager, 101), 25);
+        let mut large = plan("worker-70", false, true);
+        large.cluster_nodes = 101;
+        assert!(env(&container_config(&large, true)).contains(&"GOGC=200".to_string()));
     }
 
     fn env_of(node: &str) -> Vec<String> {

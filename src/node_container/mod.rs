@@ -54,6 +54,8 @@ pub(crate) struct NodePlan {
     pub(crate) rootless: bool,
     /// The operation that makes the container and its volume.
     pub(crate) run: labels::Run,
+    /// How many nodes the cluster has once this operation is done.
+    pub(crate) cluster_nodes: usize,
 }
 
 /// What every node plan of one cluster shares.
@@ -70,6 +72,8 @@ pub(crate) struct ClusterFacts<'a> {
     pub(crate) rootless: bool,
     /// The operation that makes the nodes.
     pub(crate) run: &'a labels::Run,
+    /// How many nodes the cluster has once this operation is done.
+    pub(crate) nodes: usize,
 }
 
 impl NodePlan {
@@ -91,6 +95,7 @@ impl NodePlan {
             insecure: facts.insecure,
             rootless: facts.rootless,
             run: facts.run.clone(),
+            cluster_nodes: facts.nodes,
         }
     }
 
