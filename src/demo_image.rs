@@ -1,7 +1,11 @@
 //! The quotes demo image: the one-file service in demo/quotes.rs, compiled
 //! into a static Linux binary when swarmlab is built (build.rs) and imported
 //! as a `FROM scratch` image. Offline, no registry, no base image, no
-//! compiler at run time.
+//! compiler at run time. A swarmlab built where the demo could not be
+//! compiled for Linux (macOS, Windows) gets it from the forwarder's image,
+//! a Linux swarmlab that carries it.
+
+use std::borrow::Cow;
 
 use crate::engine::HostEngine;
 use crate::error::{Error, Result};
@@ -17,14 +21,19 @@ const BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quotes"));
 /// Builds the demo image as `tag`; returns its ID.
 pub async fn build(engine: &HostEngine, tag: &str, progress: &dyn Progress) -> Result<String> {
     const STEP: &str = "quotes";
-    if BINARY.is_empty() {
-        return Err(Error::Prerequisite(
-            "this swarmlab was built without the demo service (its Linux standard library was missing at build time): build swarmlab on Linux, or with the Linux target installed (rustup target add x86_64-unknown-linux-gnu)".into(),
-        ));
-    }
+    let contents = if BINARY.is_empty() {
+        progress.step(STEP, "getting it from the forwarder's image");
+        Cow::Owned(crate::forwarder_container::demo_binary(engine).await.map_err(|e| match e {
+            Error::Prerequisite(why) => Error::Prerequisite(format!(
+                "this swarmlab was built without the Linux demo service (its Linux standard library was missing at build time) and cannot get it from a forwarder: {why}"
+            )),
+            other => other,
+        })?)
+    } else {
+        Cow::Borrowed(BINARY)
+    };
     progress.step(STEP, &format!("importing as {tag}"));
-    let contents = BINARY;
-    let archive = host_images::executables_archive([("quotes", contents)])?;
+    let archive = host_images::executables_archive([("quotes", &contents[..])])?;
     let changes = vec![
         "ENTRYPOINT [\"/quotes\"]".to_string(),
         format!("EXPOSE {DEMO_PORT}/tcp"),
@@ -41,4 +50,17 @@ pub async fn build(engine: &HostEngine, tag: &str, progress: &dyn Progress) -> R
         ),
     );
     Ok(id)
+}
+
+/// Writes the demo service this swarmlab carries to `out`: how a forwarder
+/// container hands it to a client that carries none.
+pub fn write_carried(out: &mut impl std::io::Write) -> Result<()> {
+    if BINARY.is_empty() {
+        return Err(Error::Prerequisite(
+            "this swarmlab was built without the Linux demo service".into(),
+        ));
+    }
+    out.write_all(BINARY)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::Other(format!("cannot write the demo service: {e}")))
 }

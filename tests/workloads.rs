@@ -308,3 +308,17 @@ fn ports_published_in_host_mode_reach_the_nodes_running_the_tasks() {
         .collect();
     assert_eq!(replicas.len(), 2, "both tasks answer: {replicas:?}");
 }
+
+/// What a forwarder container hands to a client that carries no demo of its
+/// own (built on macOS or Windows; the real-host lane's remote phase runs
+/// one): the static Linux demo, byte for byte.
+#[test]
+fn the_hidden_write_demo_hands_out_the_static_linux_demo() {
+    let output = crate::support::swarmlab_command()
+        .args(["image", "write-demo"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.stdout.starts_with(b"\x7fELF"), "not an ELF binary");
+    assert!(output.stdout.len() > 100 * 1024, "{} bytes", output.stdout.len());
+}

@@ -1,4 +1,4 @@
-//! image load, image build-demo.
+//! image load, image build-demo (and the hidden image write-demo).
 
 use clap::Subcommand;
 use swarmlab::cluster::Cluster;
@@ -39,6 +39,10 @@ pub enum ImageCommand {
         #[arg(long, default_value = DEMO_TAG)]
         tag: String,
     },
+    /// Write the demo service's binary to stdout (what a forwarder container
+    /// hands to a client that carries none)
+    #[command(name = "write-demo", hide = true)]
+    WriteDemo,
 }
 
 pub async fn run(command: ImageCommand) -> Result<()> {
@@ -86,5 +90,6 @@ pub async fn run(command: ImageCommand) -> Result<()> {
             outln!("Built demo image {tag} ({}).", swarmlab::host_images::short_id(&id));
             Ok(())
         }
+        ImageCommand::WriteDemo => demo_image::write_carried(&mut std::io::stdout().lock()),
     }
 }

@@ -18,11 +18,13 @@ use crate::labels::{self, Run};
 use crate::naming::ClusterName;
 use crate::tls::ClusterTls;
 
+mod demo;
 mod image;
 mod port;
 mod reach;
 mod status;
 
+pub(crate) use demo::demo_binary;
 pub(crate) use port::{PortContainer, ensure_port, port_containers, remove_port};
 pub use reach::Reach;
 
