@@ -300,6 +300,12 @@ fn a_create_whose_output_reader_goes_away_rolls_back() {
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
     assert!(first.contains("Creating cluster"), "{first}");
+    // Gone once there is something to roll back.
+    let started = Instant::now();
+    while leftovers(&name).iter().all(|l| !l.starts_with("container")) {
+        assert!(started.elapsed() < Duration::from_secs(30), "no container appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(stderr);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{status}");

@@ -52,13 +52,17 @@ pub struct CompletionsArgs {
 
 pub fn completions(args: CompletionsArgs) -> Result<()> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "swarmlab", &mut std::io::stdout());
-    Ok(())
+    // Made in memory first: clap_complete panics on a failed write.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "swarmlab", &mut script);
+    super::output::write_all(&script).map_err(|e| Error::Other(format!("cannot write the completions: {e}")))
 }
 
 /// Prints the man page (roff), generated from the command-line definition.
 pub fn man() -> Result<()> {
-    let page = clap_mangen::Man::new(Cli::command());
-    page.render(&mut std::io::stdout())
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .and_then(|()| super::output::write_all(&page))
         .map_err(|e| Error::Other(format!("cannot write the man page: {e}")))
 }

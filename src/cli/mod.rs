@@ -213,6 +213,8 @@ fn init_tracing() {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            // It would print (and so panic) on a stderr whose reader is gone.
+            .log_internal_errors(false)
             .init();
     }
 }

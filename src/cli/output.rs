@@ -47,8 +47,18 @@ pub fn write_line(stream: Stream, args: std::fmt::Arguments) {
         Stream::Out => writeln!(std::io::stdout().lock(), "{args}"),
         Stream::Err => writeln!(std::io::stderr().lock(), "{args}"),
     };
-    if written.is_err() {
+    // Other failures (a full disk under `2>log`) lose the line, not the work.
+    if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
         super::signals::output_gone();
+    }
+}
+
+/// Writes `bytes` to stdout; a reader that went away is no error.
+pub fn write_all(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 

@@ -71,9 +71,8 @@ pub async fn run(args: TrafficArgs) -> Result<()> {
     let quiet = args.json;
     let summary = traffic::run(
         &options,
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        // Also when whoever reads its output goes away (`traffic | head`).
+        super::signals::stop_requested(),
         |so_far| {
             if live {
                 draw_live(so_far);

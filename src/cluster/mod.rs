@@ -14,6 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+/// How long a majority of managers without a leader is given to elect one
+/// (swarmkit: up to 20 one-second ticks without a heartbeat, then a vote).
+const ELECTION_WAIT: Duration = Duration::from_secs(25);
+
 use bollard::Docker;
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder};
@@ -219,8 +223,25 @@ impl Cluster {
         self.any_manager_but("").await
     }
 
-    /// The first manager other than `hostname` whose engine answers.
+    /// The first manager other than `hostname` whose engine answers. A
+    /// majority of managers that answer without a leader are most likely
+    /// electing one (a leader just crashed: swarmkit's followers notice
+    /// after about ten seconds, then vote), so they are asked again for a
+    /// while before that counts as a lost quorum.
     pub(crate) async fn any_manager_but(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
+        let managers = self.nodes.iter().filter(|n| n.node.role == Role::Manager).count();
+        let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
+        loop {
+            match self.scan_managers(hostname).await {
+                Err(Error::QuorumLost { up, .. }) if up > managers / 2 && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn scan_managers(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
         let mut reasons = Vec::new();
         let mut leaderless = 0;
         // Nodes named worker-N may have been promoted: managers by name first.

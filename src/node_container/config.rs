@@ -43,7 +43,8 @@ const MANAGER_CPU_SHARES: i64 = 8 * 1024;
 /// at 50 (34 at 25, 45 at 100). Workers at 50 rather than 25 save about
 /// 0.8 CPU-seconds per 1+10 create, most of it in those helpers.
 ///
-/// Workers of a cluster over [`GOSSIP_STORM_NODES`] nodes run at 200: at
+/// Workers made for a cluster of over [`GOSSIP_STORM_NODES`] nodes run at
+/// 200 (those already running keep theirs until they are made again): at
 /// 1+100 on two cores, the gossip of the overlay networks' member list
 /// (every node probes and gossips with the others; about half of a
 /// worker's CPU is Go's garbage collector) outgrew the machine while the

@@ -192,6 +192,8 @@ pub async fn add(
         let (launcher, tokens, image) = (&launcher, &tokens, &image);
         async move {
             let mut plan = cluster.plan(node, &launcher.run).await?;
+            // The plan counts this node alone; the others come with it.
+            plan.cluster_nodes = cluster.nodes.len() + count as usize;
             if let Some(image) = image {
                 plan.image = image.clone();
             }

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+/// A log nobody reads (its pipe closed) is no reason to stop forwarding.
 pub(super) fn log(message: &str) {
-    println!("{message}");
+    let _ = std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!("{message}\n"));
 }
 
 /// Logs `message` for `port` unless it is what was said last for it.

@@ -38,8 +38,8 @@ pub async fn pass(port: u16, to: &str, stop: impl std::future::Future<Output = (
                         Ok(Ok(outbound)) => {
                             relay(inbound, outbound, IDLE).await;
                         }
-                        Ok(Err(error)) => println!("{to}:{port} did not answer: {error}"),
-                        Err(_) => println!("{to}:{port} did not answer within {CONNECT_TIMEOUT:?}"),
+                        Ok(Err(error)) => super::log::log(&format!("{to}:{port} did not answer: {error}")),
+                        Err(_) => super::log::log(&format!("{to}:{port} did not answer within {CONNECT_TIMEOUT:?}")),
                     }
                 });
             }
