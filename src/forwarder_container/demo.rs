@@ -152,9 +152,12 @@ mod tests {
 
     #[test]
     fn a_demo_cut_short_on_the_way_is_told_from_a_whole_one() {
-        let mut whole = Vec::new();
-        crate::demo_image::write_carried(&mut whole).unwrap();
-        assert!(is_whole_elf(&whole));
+        // The demo build.rs made for this build (none in a portable one).
+        let whole: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quotes"));
+        if whole.is_empty() {
+            return;
+        }
+        assert!(is_whole_elf(whole));
         assert!(!is_whole_elf(&whole[..whole.len() - 1]));
         assert!(!is_whole_elf(&whole[..4096]));
         assert!(!is_whole_elf(b"swarmlab: error: no demo"));
