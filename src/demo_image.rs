@@ -23,12 +23,7 @@ pub async fn build(engine: &HostEngine, tag: &str, progress: &dyn Progress) -> R
     const STEP: &str = "quotes";
     let contents = if BINARY.is_empty() {
         progress.step(STEP, "getting it from the forwarder's image");
-        Cow::Owned(crate::forwarder_container::demo_binary(engine).await.map_err(|e| match e {
-            Error::Prerequisite(why) => Error::Prerequisite(format!(
-                "this swarmlab was built without the Linux demo service (its Linux standard library was missing at build time) and cannot get it from a forwarder: {why}"
-            )),
-            other => other,
-        })?)
+        Cow::Owned(crate::forwarder_container::demo_binary(engine).await?)
     } else {
         Cow::Borrowed(BINARY)
     };

@@ -14,10 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-/// How long a majority of managers without a leader is given to elect one
-/// (swarmkit: up to 20 one-second ticks without a heartbeat, then a vote).
-const ELECTION_WAIT: Duration = Duration::from_secs(25);
-
 use bollard::Docker;
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder};
@@ -32,6 +28,10 @@ use crate::labels;
 use crate::naming::{ClusterName, NodeName, Role};
 use crate::node_container::{API_PORT_NUMBER, ClusterFacts, NodePlan, NodeSecurity};
 use crate::tls::ClusterTls;
+
+/// How long a majority of managers without a leader is given to elect one
+/// (swarmkit: up to 20 one-second ticks without a heartbeat, then a vote).
+const ELECTION_WAIT: Duration = Duration::from_secs(25);
 
 /// A node container as listed by the host engine.
 #[derive(Debug, Clone)]

@@ -25,6 +25,10 @@ const WRITE_DEMO: [&str; 2] = ["image", "write-demo"];
 /// The demo service's static Linux binary, as the forwarder image has it.
 pub(crate) async fn demo_binary(engine: &HostEngine) -> Result<Vec<u8>> {
     let image = super::image::ensure(engine).await.map_err(|e| match e {
+        // The image the user named is missing: that error says which.
+        Error::Prerequisite(why) if std::env::var(super::image::PORTS_IMAGE_VAR).is_ok_and(|v| !v.is_empty()) => {
+            Error::Prerequisite(why)
+        }
         Error::Prerequisite(_) => Error::Prerequisite(
             "this swarmlab carries no Linux demo service, nor a forwarder to get it from: build it on Linux, or with a forwarder inside (SWARMLAB_FORWARDER_BINARY, see the README), or name a swarmlab forwarder image in SWARMLAB_PORTS_IMAGE".into(),
         ),
