@@ -29,6 +29,16 @@ pub(crate) async fn pull(engine: &HostEngine, image: &str) -> Result<(), String>
         .map_err(|e| engine_message(&e))
 }
 
+/// Pulls `image` unless the host engine has it; the error is the engine's
+/// reason, for a message.
+pub(crate) async fn present_or_pulled(engine: &HostEngine, image: &str) -> Result<(), String> {
+    match is_present(engine, image).await {
+        Ok(true) => Ok(()),
+        Ok(false) => pull(engine, image).await,
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Imports a root file system archive as image `tag`, with Dockerfile-like
 /// `changes` (ENTRYPOINT, LABEL...). Returns the image ID.
 pub(crate) async fn import_rootfs(

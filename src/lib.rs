@@ -30,6 +30,7 @@ mod node_choice;
 mod node_container;
 pub mod node_image;
 pub mod nodes;
+mod oneshot;
 pub mod ports;
 pub mod progress;
 pub mod rebalance;

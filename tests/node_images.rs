@@ -103,3 +103,60 @@ fn privileged_is_tried_and_a_refusal_falls_back_by_itself() {
     cluster.delete();
     assert_eq!(leftovers(&name), Vec::<String>::new());
 }
+
+/// Where the client cannot run debootstrap (macOS, Windows, no root), it
+/// runs in a container on the engine and the archive comes back through
+/// the API: the image is the same kind, labelled with the engine that its
+/// dockerd reports, and makes a swarm; no builder container stays. A
+/// mirror the engine cannot reach is told in one line within seconds.
+/// (One test: each part looks for any builder container left.)
+#[test]
+fn a_node_image_built_in_a_container_on_the_engine_makes_a_swarm() {
+    build_in_a_container("swarmlab-test/node:never", &["--mirror", "http://127.0.0.1:9/debian"])
+        .fails_with(1, "the node image builder stopped before the root file system was made")
+        .run();
+    assert_eq!(builder_containers(), "");
+    assert!(!crate::support::image_exists("swarmlab-test/node:never"));
+
+    let tag = "swarmlab-test/node:in-container";
+    let built = build_in_a_container(tag, &[])
+        .stdout_has("Built node image swarmlab-test/node:in-container with engine 26.1")
+        .stderr_has("in a container of")
+        .run();
+    assert!(built.status.success());
+    assert_eq!(builder_containers(), "", "the builder removed itself");
+    let listed = crate::support::json(&Test::new().args(["node-image", "ls", "--json"]).run());
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|image| image["tags"].as_array().unwrap().iter().any(|t| t == tag))
+        .expect("node-image ls lists it");
+    assert!(entry["engine"].as_str().unwrap().starts_with("26.1."), "{entry}");
+
+    let cluster = TestCluster::create("in-container", &["--workers", "1", "--image", tag]);
+    assert_eq!(ready_nodes(&cluster), ["manager-1 Ready", "worker-1 Ready"]);
+    let name = cluster.name.clone();
+    cluster.delete();
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+    host_docker(["rmi", tag]);
+}
+
+fn build_in_a_container(tag: &str, more: &[&str]) -> Test {
+    Test::new()
+        .args([
+            "node-image",
+            "build",
+            "--engine",
+            "26",
+            "--builder",
+            "container",
+            "--tag",
+            tag,
+        ])
+        .args(more)
+}
+
+fn builder_containers() -> String {
+    host_docker(["ps", "-aq", "--filter", "label=io.swarmlab.role=node-image-builder"])
+}

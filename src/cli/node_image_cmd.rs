@@ -1,9 +1,9 @@
 //! node-image build and ls.
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
-use swarmlab::node_image::{self, BuildOptions, EngineVersion};
+use swarmlab::node_image::{self, BuildOptions, Builder, EngineVersion};
 
 use super::output::{print_json, table};
 use super::progress;
@@ -12,8 +12,13 @@ use super::progress;
 pub enum NodeImageCommand {
     /// Build a Docker-in-Docker node image from Debian's packages (debootstrap; no registry needed)
     #[command(after_help = "Engines: 20.10 (Debian bookworm), 26.1 (trixie), 28.5 (sid).\n\n\
+debootstrap runs here when this machine can (Linux, root, debootstrap), else in a container on the \
+engine, of a swarmlab node image already there or of debian:trixie-slim (SWARMLAB_BUILDER_IMAGE names \
+another): so it works from macOS, Windows or a remote engine too.\n\n\
 Examples:\n  sudo swarmlab node-image build                 # the newest engine, also tagged latest\n  \
-sudo swarmlab node-image build --engine 26     # swarmlab/node:26.1\n  swarmlab create --engine 26")]
+sudo swarmlab node-image build --engine 26     # swarmlab/node:26.1\n  \
+swarmlab node-image build --builder container  # no root or debootstrap needed here\n  \
+swarmlab create --engine 26")]
     Build {
         /// Docker engine version to build (e.g. 28, 26.1, 20.10) [default: the newest]
         #[arg(long, value_name = "VERSION", value_parser = EngineVersion::parse)]
@@ -24,6 +29,9 @@ sudo swarmlab node-image build --engine 26     # swarmlab/node:26.1\n  swarmlab 
         /// Debian mirror [env: SWARMLAB_DEBIAN_MIRROR] [default: http://deb.debian.org/debian]
         #[arg(long)]
         mirror: Option<String>,
+        /// Where debootstrap runs
+        #[arg(long, value_enum, default_value_t = BuilderArg::Auto)]
+        builder: BuilderArg,
     },
     /// List swarmlab's node images on the host engine with their engine versions
     #[command(visible_alias = "list", after_help = "Example:\n  swarmlab node-image ls --json")]
@@ -34,17 +42,33 @@ sudo swarmlab node-image build --engine 26     # swarmlab/node:26.1\n  swarmlab 
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BuilderArg {
+    /// Here when this machine can, else in a container
+    Auto,
+    /// On this machine (Linux, root, debootstrap)
+    Here,
+    /// In a container on the engine (the engine must reach the Debian mirror)
+    Container,
+}
+
 pub async fn run(command: NodeImageCommand) -> Result<()> {
     match command {
         NodeImageCommand::Build {
             engine: version,
             tag,
             mirror,
+            builder,
         } => {
             let engine = HostEngine::connect().await?;
             let mut options = BuildOptions {
                 engine: version,
                 tag,
+                builder: match builder {
+                    BuilderArg::Auto => Builder::Auto,
+                    BuilderArg::Here => Builder::Here,
+                    BuilderArg::Container => Builder::Container,
+                },
                 ..Default::default()
             };
             if let Some(mirror) = mirror {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bollard::query_parameters::AttachContainerOptionsBuilder;
 use bollard::{API_DEFAULT_VERSION, Docker};
 
-use crate::error::{Error, Result, engine_message};
+use crate::error::{Context, Error, Result, engine_message};
 
 pub(crate) use endpoint::host_mark;
 pub use endpoint::{Endpoint, Source};
@@ -169,6 +169,20 @@ impl HostEngine {
 
     pub(crate) fn is_on_cluster_network(&self) -> bool {
         self.on_cluster_network
+    }
+
+    /// Removes a container and its anonymous volumes; a missing one is fine.
+    pub(crate) async fn remove_container(&self, name: &str) -> Result<()> {
+        let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(name, Some(options)).await {
+            Err(e) if !crate::error::is_not_found(&e) => {
+                Err(e).with_context(|| format!("cannot remove container {name}"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Writes `secret` to the standard input of a running container made

@@ -50,10 +50,7 @@ pub(super) async fn ensure(engine: &HostEngine) -> Result<String> {
 
 /// The image the user named, pulled when the engine lacks it.
 async fn named(engine: &HostEngine, image: &str) -> Result<String> {
-    if host_images::is_present(engine, image).await? {
-        return Ok(image.to_string());
-    }
-    host_images::pull(engine, image).await.map_err(|why| {
+    host_images::present_or_pulled(engine, image).await.map_err(|why| {
         Error::Prerequisite(format!(
             "the forwarder image {image} ({PORTS_IMAGE_VAR}) is not on the engine and cannot be pulled ({why}): published ports are not forwarded until it is there"
         ))

@@ -1,11 +1,11 @@
 //! Making, starting and watching a node container on the host engine.
 
 use bollard::models::VolumeCreateRequest;
-use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
 use futures_util::StreamExt;
 
 use crate::engine::HostEngine;
-use crate::error::{Context, Error, Result, engine_message, is_conflict, is_not_found};
+use crate::error::{Context, Error, Result, engine_message, is_conflict};
 use crate::labels;
 
 use super::config::container_config;
@@ -147,11 +147,7 @@ pub(crate) async fn recreate(engine: &HostEngine, plan: &NodePlan) -> Result<()>
 
 /// Removes a container and its anonymous volumes; a missing one is fine.
 pub(crate) async fn remove(engine: &HostEngine, name: &str) -> Result<()> {
-    let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-    match engine.docker.remove_container(name, Some(options)).await {
-        Err(e) if !is_not_found(&e) => Err(e).with_context(|| format!("cannot remove container {name}")),
-        _ => Ok(()),
-    }
+    engine.remove_container(name).await
 }
 
 /// The host port that reaches the node's engine API.

@@ -7,8 +7,8 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::recipe::{BuildOptions, Builder, ENTRYPOINT_PATH, PRUNED, Recipe, image_changes};
 use super::releases;
-use super::{ENGINE_LABEL, IMAGE_LABEL, REPOSITORY};
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result};
 use crate::host::{TempDir, is_root, which};
@@ -16,42 +16,6 @@ use crate::host_images::{self, short_id};
 use crate::node_choice::EngineVersion;
 use crate::node_container::ENTRYPOINT_SCRIPT;
 use crate::progress::Progress;
-
-const ENTRYPOINT_PATH: &str = "/usr/local/bin/swarmlab-node-entrypoint";
-const PACKAGES: &str = "docker.io,iptables,iproute2,procps,ca-certificates";
-/// Not needed in a node: documentation, apt's caches, libnetwork's debug tools.
-const PRUNED: &[&str] = &[
-    "usr/share/doc",
-    "usr/share/man",
-    "usr/share/info",
-    "usr/share/locale",
-    "var/lib/apt/lists",
-    "var/cache/apt",
-    "var/cache/debconf",
-    "usr/bin/dnet",
-    "usr/sbin/ovrouter",
-];
-
-/// Options of [`build`].
-pub struct BuildOptions {
-    /// The engine asked for; None builds the newest the builder knows.
-    pub engine: Option<EngineVersion>,
-    /// The tag; None tags `swarmlab/node:MAJOR.MINOR`, and `latest` too
-    /// when no engine was asked for (the newest becomes the default).
-    pub tag: Option<String>,
-    pub mirror: String,
-}
-
-impl Default for BuildOptions {
-    fn default() -> Self {
-        BuildOptions {
-            engine: None,
-            tag: None,
-            mirror: std::env::var("SWARMLAB_DEBIAN_MIRROR")
-                .unwrap_or_else(|_| "http://deb.debian.org/debian".to_string()),
-        }
-    }
-}
 
 /// A node image just built.
 #[derive(Debug, Clone)]
@@ -63,74 +27,38 @@ pub struct Built {
 }
 
 /// Whether this machine can build node images: the reason when not.
-pub(crate) fn cannot_build() -> Option<&'static str> {
+fn cannot_build_here() -> Option<&'static str> {
     if which("debootstrap").is_none() {
-        return Some("building a node image needs debootstrap: install it (apt-get install debootstrap) and try again");
+        return Some("building a node image here needs debootstrap (apt-get install debootstrap)");
     }
     if !is_root() {
-        return Some(
-            "building a node image needs root (debootstrap creates device files): run it as root or with sudo",
-        );
+        return Some("building a node image here needs root (debootstrap creates device files)");
     }
     None
 }
 
-/// Builds a Docker-in-Docker node image with debootstrap and imports it
-/// into the host engine.
+/// Builds a Docker-in-Docker node image with debootstrap, here or in a
+/// container on the host engine, and imports it into the host engine.
 pub async fn build(engine: &HostEngine, options: &BuildOptions, progress: &dyn Progress) -> Result<Built> {
-    if let Some(reason) = cannot_build() {
-        return Err(Error::Prerequisite(reason.into()));
-    }
-    let release = releases::release_for(options.engine.as_ref())?;
-    let rootfs = TempDir::new("swarmlab-rootfs")?;
-    let step = format!("engine {}", release.engine);
-    let mut packages = PACKAGES.to_string();
-    if release.separate_cli {
-        packages.push_str(",docker-cli");
-    }
-    progress.step(&step, &format!("debootstrap {} from {}", release.suite, options.mirror));
-    debootstrap(
-        rootfs.path(),
-        release.suite,
-        &packages,
-        &options.mirror,
-        &step,
-        progress,
-    )
-    .await?;
-
-    let actual = dockerd_version(rootfs.path()).await?;
-    let asked = options
-        .engine
-        .clone()
-        .unwrap_or_else(|| EngineVersion::parse(release.engine).expect("valid table"));
-    if !asked.is_met_by(&actual) {
-        return Err(Error::Other(format!(
-            "Debian's {} now carries Docker engine {actual}, not {asked}: build `--engine {}` instead, or pass an image of your own with --image",
-            release.suite,
-            actual.major_minor()
-        )));
-    }
-
-    progress.step(&step, "trimming the root file system");
-    for path in PRUNED {
-        let path = rootfs.path().join(path);
-        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
-    }
-    write_entrypoint(rootfs.path())?;
-
-    let tags = match &options.tag {
-        Some(tag) => vec![tag.clone()],
-        None if options.engine.is_none() => {
-            vec![
-                format!("{REPOSITORY}:{}", actual.major_minor()),
-                format!("{REPOSITORY}:latest"),
-            ]
-        }
-        None => vec![format!("{REPOSITORY}:{}", actual.major_minor())],
+    let here = match options.builder {
+        Builder::Here => match cannot_build_here() {
+            Some(reason) => {
+                return Err(Error::Prerequisite(format!(
+                    "{reason}: install it and run as root, or build in a container on the engine (--builder container)"
+                )));
+            }
+            None => true,
+        },
+        Builder::Container => false,
+        Builder::Auto => cannot_build_here().is_none(),
     };
-    progress.step(&step, &format!("importing as {}", tags.join(", ")));
-    let id = import(engine, rootfs.path(), &tags[0], &actual).await?;
+    let recipe = Recipe::new(options)?;
+    let (id, tags, actual) = if here {
+        build_here(engine, &recipe, progress).await?
+    } else {
+        super::in_container::build(engine, &recipe, progress).await?
+    };
+    let step = &recipe.step;
     for tag in &tags[1..] {
         let (repo, version) = host_images::split_reference(tag);
         let options = bollard::query_parameters::TagImageOptionsBuilder::new()
@@ -144,7 +72,7 @@ pub async fn build(engine: &HostEngine, options: &BuildOptions, progress: &dyn P
             .with_context(|| format!("cannot tag the node image as {tag}"))?;
     }
     progress.done(
-        &step,
+        step,
         &format!("built {} (engine {actual}, {})", tags.join(", "), short_id(&id)),
     );
     Ok(Built {
@@ -152,6 +80,37 @@ pub async fn build(engine: &HostEngine, options: &BuildOptions, progress: &dyn P
         tags,
         engine: actual,
     })
+}
+
+/// debootstrap on this machine, into a temporary folder.
+async fn build_here(
+    engine: &HostEngine,
+    recipe: &Recipe<'_>,
+    progress: &dyn Progress,
+) -> Result<(String, Vec<String>, EngineVersion)> {
+    let (step, mirror) = (&recipe.step, &recipe.options.mirror);
+    let rootfs = TempDir::new("swarmlab-rootfs")?;
+    progress.step(step, &format!("debootstrap {} from {mirror}", recipe.release.suite));
+    debootstrap(
+        rootfs.path(),
+        recipe.release.suite,
+        &recipe.packages,
+        mirror,
+        step,
+        progress,
+    )
+    .await?;
+    let actual = dockerd_version(rootfs.path()).await?;
+    let tags = recipe.tags_for(&actual)?;
+    progress.step(step, "trimming the root file system");
+    for path in PRUNED {
+        let path = rootfs.path().join(path);
+        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+    }
+    write_entrypoint(rootfs.path())?;
+    progress.step(step, &format!("importing as {}", tags.join(", ")));
+    let id = import(engine, rootfs.path(), &tags[0], &actual).await?;
+    Ok((id, tags, actual))
 }
 
 async fn debootstrap(
@@ -239,12 +198,7 @@ async fn import(engine: &HostEngine, rootfs: &Path, tag: &str, version: &EngineV
         .spawn()
         .context("cannot run tar")?;
     let body = tokio_util::io::ReaderStream::new(tar.stdout.take().expect("piped"));
-    let changes = vec![
-        format!("ENTRYPOINT [\"{ENTRYPOINT_PATH}\"]"),
-        "VOLUME /var/lib/docker".to_string(),
-        format!("LABEL {IMAGE_LABEL}=debian"),
-        format!("LABEL {ENGINE_LABEL}={version}"),
-    ];
+    let changes = image_changes(version);
     let id = host_images::import_rootfs(engine, body, tag, changes).await?;
     let status = tar.wait().await.context("tar did not finish")?;
     if !status.success() {

@@ -12,11 +12,14 @@ use crate::host_images::{is_present, pull};
 use crate::progress::Progress;
 
 mod build;
+mod in_container;
+mod recipe;
 mod releases;
 
 pub(crate) use crate::node_choice::Images;
 pub use crate::node_choice::{Choice, EngineVersion};
-pub use build::{BuildOptions, Built, build};
+pub use build::{Built, build};
+pub use recipe::{BuildOptions, Builder};
 
 pub(crate) const REPOSITORY: &str = "swarmlab/node";
 pub const DEFAULT_TAG: &str = "swarmlab/node:latest";
@@ -59,7 +62,7 @@ pub(crate) async fn resolve_choice(
 }
 
 /// The newest local swarmlab node image whose engine meets `version`;
-/// built when there is none and this machine can build it.
+/// built when there is none (here, or in a container on the engine).
 async fn for_engine(engine: &HostEngine, version: &EngineVersion, progress: &dyn Progress) -> Result<String> {
     let local = list(engine).await?;
     let best = local
@@ -70,11 +73,6 @@ async fn for_engine(engine: &HostEngine, version: &EngineVersion, progress: &dyn
         return Ok(image.reference().to_string());
     }
     releases::release_for(Some(version))?;
-    if let Some(reason) = build::cannot_build() {
-        return Err(Error::NodeImageMissing(format!(
-            "no node image with engine {version} on the host engine, and {reason}; then run: swarmlab node-image build --engine {version}"
-        )));
-    }
     progress.note(&format!(
         "no node image with engine {version} yet: building one (about a minute)"
     ));
@@ -82,7 +80,13 @@ async fn for_engine(engine: &HostEngine, version: &EngineVersion, progress: &dyn
         engine: Some(version.clone()),
         ..Default::default()
     };
-    Ok(build(engine, &options, progress).await?.tags.remove(0))
+    match build(engine, &options, progress).await {
+        Ok(mut built) => Ok(built.tags.remove(0)),
+        Err(e @ (Error::Prerequisite(_) | Error::Other(_))) => Err(Error::NodeImageMissing(format!(
+            "no node image with engine {version} on the host engine, and building one failed: {e}"
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 /// A swarmlab node image on the host engine.
