@@ -11,7 +11,7 @@ use bollard::models::ContainerCreateBody;
 use tokio::sync::mpsc;
 
 use super::recipe::{ENTRYPOINT_PATH, PRUNED, Recipe, image_changes};
-use super::releases;
+use super::{REPOSITORY, releases};
 use crate::engine::HostEngine;
 use crate::error::{Error, Result};
 use crate::host_images;
@@ -25,6 +25,9 @@ const ROLE: &str = "node-image-builder";
 /// A Debian image with apt (or with debootstrap) to build in.
 const BUILDER_IMAGE_VAR: &str = "SWARMLAB_BUILDER_IMAGE";
 const DEFAULT_BUILDER: &str = "debian:trixie-slim";
+/// Why the builder was stopped when the import ended first: the import's
+/// own error says more.
+const IMPORT_STOPPED: &str = "the import stopped";
 /// The first line on stdout, before the archive: this and what the built
 /// dockerd's `--version` says.
 const VERSION_MARK: &str = "swarmlab-engine-version: ";
@@ -124,13 +127,13 @@ pub(super) async fn build(
     let pump = async {
         let mut failed = None;
         if !rest.is_empty() && archive.send(Ok(rest)).await.is_err() {
-            failed = Some("the import stopped".to_string());
+            failed = Some(IMPORT_STOPPED.to_string());
         }
         while failed.is_none() {
             match builder.next().await {
                 Some(Ok(LogOutput::StdOut { message })) => {
                     if archive.send(Ok(message)).await.is_err() {
-                        failed = Some("the import stopped".to_string());
+                        failed = Some(IMPORT_STOPPED.to_string());
                     }
                 }
                 Some(Ok(LogOutput::StdErr { message })) => said.take(&message, step, progress),
@@ -158,13 +161,25 @@ pub(super) async fn build(
         failed
     };
     let (imported, failed) = tokio::join!(import, pump);
-    if let Some(reason) = failed {
-        return Err(Error::Other(format!(
-            "the node image builder failed ({reason}){}",
-            said.tail()
-        )));
+    match (imported, failed) {
+        (Ok(id), None) => Ok((id, tags, actual)),
+        (Err(e), Some(reason)) if reason == IMPORT_STOPPED => Err(e),
+        (imported, Some(reason)) => {
+            // The engine may have taken the whole archive before the
+            // builder's exit code said it was not to be trusted.
+            if imported.is_ok() {
+                let _ = engine
+                    .docker
+                    .remove_image(&tags[0], None::<bollard::query_parameters::RemoveImageOptions>, None)
+                    .await;
+            }
+            Err(Error::Other(format!(
+                "the node image builder failed ({reason}){}",
+                said.tail()
+            )))
+        }
+        (Err(e), None) => Err(e),
     }
-    Ok((imported?, tags, actual))
 }
 
 /// The image to build in: the user's, else a swarmlab node image already
@@ -173,8 +188,15 @@ async fn builder_image(engine: &HostEngine) -> Result<String> {
     if let Some(image) = std::env::var(BUILDER_IMAGE_VAR).ok().filter(|s| !s.is_empty()) {
         return present_or_pulled(engine, &image, &format!("the image in {BUILDER_IMAGE_VAR}")).await;
     }
-    if let Some(node) = super::list(engine).await?.into_iter().next() {
-        return Ok(node.reference().to_string());
+    // Only swarmlab's own: an image made from one may lack apt.
+    let own = format!("{REPOSITORY}:");
+    let nodes = super::list(engine).await?;
+    if let Some(tag) = nodes
+        .iter()
+        .flat_map(|node| &node.tags)
+        .find(|tag| tag.starts_with(&own))
+    {
+        return Ok(tag.clone());
     }
     present_or_pulled(engine, DEFAULT_BUILDER, "the builder image").await
 }
@@ -189,7 +211,7 @@ async fn present_or_pulled(engine: &HostEngine, image: &str, what: &str) -> Resu
 }
 
 /// What the builder says on stderr: progress lines, the last few kept for
-/// an error, and the version line.
+/// an error.
 #[derive(Default)]
 struct Said {
     partial: Vec<u8>,
