@@ -3,9 +3,11 @@
 //! binary, a node image's root file system). The client then needs neither
 //! Linux nor the engine's machine: only the engine's API.
 //!
-//! Each one removes itself when it exits (`docker run --rm`), so that a
-//! client that is interrupted leaves nothing running behind; one created
-//! but never started is removed by the next run of its kind.
+//! Each one removes itself when it exits (`docker run --rm`); one whose
+//! work is no longer wanted (an error, Ctrl-C) is removed at once with
+//! [`OneShot::abandon`]. A client killed outright leaves it to run to its
+//! end and then go; one created but never started is removed by a later
+//! run of its kind.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -32,7 +34,8 @@ pub(crate) struct OneShot {
     /// What it does, for messages ("the node image builder").
     what: String,
     output: Output,
-    removed: Removal,
+    /// Taken by the first wait for it.
+    removed: Option<Removal>,
 }
 
 impl OneShot {
@@ -70,7 +73,7 @@ impl OneShot {
                 id: created.id,
                 what: what.to_string(),
                 output,
-                removed,
+                removed: Some(removed),
             }),
             Err(e) => {
                 let _ = engine.remove_container(&created.id).await;
@@ -89,9 +92,13 @@ impl OneShot {
     }
 
     /// Its exit code once the engine has removed it (as `docker run --rm`
-    /// waits); None when it was gone before the wait reached the engine.
-    pub(crate) async fn exit_code(self) -> Result<Option<i64>> {
-        match self.removed.await {
+    /// waits); None when it was gone before the wait reached the engine
+    /// (or was asked already).
+    pub(crate) async fn exit_code(&mut self) -> Result<Option<i64>> {
+        let Some(removed) = self.removed.take() else {
+            return Ok(None);
+        };
+        match removed.await {
             Ok(Some(Ok(response))) => Ok(Some(response.status_code)),
             // bollard reports a non-zero exit code as an error of its own.
             Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => Ok(Some(code)),
@@ -103,13 +110,15 @@ impl OneShot {
 
     /// Stops and removes it, done or not (its work is not wanted), and
     /// waits until it is gone: an auto-removal under way makes the forced
-    /// removal return at once.
-    pub(crate) async fn abandon(self, engine: &HostEngine) {
+    /// removal return at once. Harmless when it is gone already.
+    pub(crate) async fn abandon(&mut self, engine: &HostEngine) {
         // Closed first: the engine does not remove a container whose
         // output it is still trying to hand to a reader that has stopped.
-        drop(self.output);
+        self.output = Box::pin(futures_util::stream::empty());
         let _ = engine.remove_container(&self.id).await;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.removed).await;
+        if let Some(removed) = self.removed.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), removed).await;
+        }
     }
 }
 
@@ -139,8 +148,13 @@ async fn attach_and_start(engine: &HostEngine, id: &str, what: &str) -> Result<(
     Ok((attached.output, removed))
 }
 
+/// How long a container of another run may stay created before it counts
+/// as left behind: a run starts its own within a second of creating it.
+const STALE_AFTER_SECS: i64 = 60;
+
 /// Removes containers of `role` that an interrupted run left (created,
-/// never started, so never removed by themselves). Best effort.
+/// never started, so never removed by themselves), not one that a run
+/// going on beside this one has just created. Best effort.
 async fn remove_stale(engine: &HostEngine, role: &str) {
     let label = format!("{}={role}", labels::ROLE);
     let options = ListContainersOptionsBuilder::new()
@@ -150,8 +164,14 @@ async fn remove_stale(engine: &HostEngine, role: &str) {
             ("status", vec!["created"]),
         ]))
         .build();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64);
     if let Ok(listed) = engine.docker.list_containers(Some(options)).await {
-        for id in listed.into_iter().filter_map(|c| c.id) {
+        let stale = listed
+            .into_iter()
+            .filter(|c| c.created.is_some_and(|created| now - created > STALE_AFTER_SECS));
+        for id in stale.filter_map(|c| c.id) {
             let _ = engine.remove_container(&id).await;
         }
     }

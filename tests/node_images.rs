@@ -6,8 +6,9 @@
 //! below gives swarmlab/node both, so that the node entrypoint is shown to
 //! run under busybox and the image's own entrypoint to be bypassed.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::support::{Test, TestCluster, host_docker, leftovers, stdout, unique};
 
@@ -117,6 +118,31 @@ fn a_node_image_built_in_a_container_on_the_engine_makes_a_swarm() {
         .run();
     assert_eq!(builder_containers(), "");
     assert!(!crate::support::image_exists("swarmlab-test/node:never"));
+
+    // Ctrl-C stops the builder at once and removes it.
+    let child = crate::support::swarmlab_command()
+        .args(["node-image", "build", "--engine", "26", "--builder", "container"])
+        .args(["--tag", "swarmlab-test/node:interrupted"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while builder_containers().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no builder appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(60), "{stderr}");
+    assert_eq!(builder_containers(), "", "{stderr}");
+    assert!(!crate::support::image_exists("swarmlab-test/node:interrupted"));
 
     let tag = "swarmlab-test/node:in-container";
     let built = build_in_a_container(tag, &[])

@@ -15,7 +15,6 @@ use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result, engine_message, is_not_found};
 use crate::labels::{self, Run};
 use crate::naming::ClusterName;
-use crate::node_container;
 
 /// What a removal removed.
 #[derive(Debug, Clone, Default)]
@@ -101,7 +100,7 @@ async fn remove_containers(engine: &HostEngine, filter: &HashMap<String, Vec<Str
         .into_iter()
         .filter_map(|c| c.id)
         .collect();
-    try_join_all(listed.iter().map(|id| node_container::remove(engine, id))).await?;
+    try_join_all(listed.iter().map(|id| engine.remove_container(id))).await?;
     Ok(listed.len())
 }
 

@@ -76,10 +76,8 @@ impl Endpoint {
 /// Finds the host engine. `var` reads an environment variable; `home` is
 /// the user's home folder (for `~/.docker`).
 pub(crate) fn resolve(var: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Result<Endpoint> {
+    let config = config_dir(var, home);
     let var = |name: &str| var(name).filter(|v| !v.is_empty());
-    let config = var("DOCKER_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| home.map(|h| h.join(".docker")));
     if let Some(name) = var(CONTEXT_VAR) {
         return context(config.as_deref(), &name, CONTEXT_VAR, true);
     }
@@ -106,6 +104,14 @@ pub(crate) fn resolve(var: &dyn Fn(&str) -> Option<String>, home: Option<&Path>)
         return context(config.as_deref(), &name, "the docker config's currentContext", true);
     }
     Ok(default())
+}
+
+/// The docker config folder: `DOCKER_CONFIG`, else `~/.docker`.
+pub(crate) fn config_dir(var: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Option<PathBuf> {
+    var("DOCKER_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".docker")))
 }
 
 fn default() -> Endpoint {

@@ -3,6 +3,7 @@
 
 mod endpoint;
 mod facts;
+mod proxies;
 mod ssh;
 
 use std::net::SocketAddr;
@@ -81,6 +82,7 @@ pub struct HostEngine {
     /// forwarder where the engine is elsewhere): nodes are reached at their
     /// own addresses, not at ports published on the host's 127.0.0.1.
     on_cluster_network: bool,
+    proxy_env: Vec<String>,
 }
 
 impl HostEngine {
@@ -90,7 +92,9 @@ impl HostEngine {
         let home = std::env::var_os("HOME")
             .or_else(|| std::env::var_os("USERPROFILE"))
             .map(PathBuf::from);
-        let endpoint = endpoint::resolve(&|name| std::env::var(name).ok(), home.as_deref())?;
+        let var = |name: &str| std::env::var(name).ok();
+        let endpoint = endpoint::resolve(&var, home.as_deref())?;
+        let proxy_env = proxies::container_env(endpoint::config_dir(&var, home.as_deref()).as_deref(), &endpoint.host);
         let unreachable = |reason: String| Error::EngineUnreachable {
             address: endpoint.describe(),
             reason,
@@ -118,7 +122,14 @@ impl HostEngine {
             id: Default::default(),
             facts: Default::default(),
             on_cluster_network: false,
+            proxy_env,
         })
+    }
+
+    /// The proxy variables `docker run` would give a container on this
+    /// engine (`proxies` in the docker config).
+    pub(crate) fn proxy_env(&self) -> Vec<String> {
+        self.proxy_env.clone()
     }
 
     /// The engine's ID (`docker info`'s ID): the same whichever address it

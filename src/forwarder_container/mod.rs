@@ -87,7 +87,7 @@ pub async fn ensure(engine: &HostEngine, cluster: &ClusterName, tls: &ClusterTls
             .and_then(|c| c.env.as_ref())
             .is_some_and(|env| env.iter().any(|e| e.starts_with("SWARMLAB_TLS_KEY=")))
     {
-        crate::node_container::remove(engine, &name).await?;
+        engine.remove_container(&name).await?;
         found = engine.docker.inspect_container(&name, None).await;
     }
     match found {

@@ -112,7 +112,8 @@ async fn bring_up(
             engine,
             options.node_image.as_ref(),
             plan::own_choices(options),
-            progress
+            progress,
+            &cancel,
         ),
         network::make(engine, options, run),
     );

@@ -40,7 +40,9 @@ pub(super) async fn if_due(engine: &HostEngine, name: &ClusterName, progress: &d
         let plan = cluster.plan(node.node, &run).await?;
         node_container::recreate(engine, &plan).await?;
     }
-    node_container::remove(engine, &crate::forwarder_container::container_name(name)).await?;
+    engine
+        .remove_container(&crate::forwarder_container::container_name(name))
+        .await?;
     renewal.commit()?;
     progress.note(
         "renewed the cluster's TLS certificates: a new CA, good for a year; the nodes' API ports change: run `eval \"$(swarmlab env)\"` again",

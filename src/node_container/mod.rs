@@ -14,7 +14,7 @@ use crate::engine::HostEngine;
 use crate::labels;
 use crate::naming::{ClusterName, NodeName, Role};
 
-pub(crate) use ops::{ensure_running, exec, prepare, published_api_port, recreate, remove, start, wait_api_listening};
+pub(crate) use ops::{ensure_running, exec, prepare, published_api_port, recreate, start, wait_api_listening};
 pub use security::NodeSecurity;
 pub(crate) use security::{Security, privileged_choice};
 

@@ -63,7 +63,7 @@ pub(crate) async fn start(engine: &HostEngine, plan: &NodePlan, security: &Secur
             }
             Err(e) if refuses_privileged(&e) && was_privileged(engine, &name).await => {
                 security.refuse_privileged();
-                remove(engine, &name).await?;
+                engine.remove_container(&name).await?;
                 create(engine, plan, false).await?;
             }
             // A concurrent create of the same name made a network of the
@@ -141,13 +141,8 @@ fn start_error(plan: &NodePlan, error: bollard::errors::Error) -> Error {
 pub(crate) async fn recreate(engine: &HostEngine, plan: &NodePlan) -> Result<()> {
     let name = plan.container();
     let privileged = was_privileged(engine, &name).await;
-    remove(engine, &name).await?;
+    engine.remove_container(&name).await?;
     create(engine, plan, privileged).await
-}
-
-/// Removes a container and its anonymous volumes; a missing one is fine.
-pub(crate) async fn remove(engine: &HostEngine, name: &str) -> Result<()> {
-    engine.remove_container(name).await
 }
 
 /// The host port that reaches the node's engine API.

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
 
-use super::recipe::{BuildOptions, Builder, ENTRYPOINT_PATH, PRUNED, Recipe, image_changes};
+use super::recipe::{BuildOptions, Builder, ENTRYPOINT_PATH, LastLines, PRUNED, Recipe, image_changes};
 use super::releases;
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result};
@@ -28,6 +29,9 @@ pub struct Built {
 
 /// Whether this machine can build node images: the reason when not.
 fn cannot_build_here() -> Option<&'static str> {
+    if !cfg!(target_os = "linux") {
+        return Some("building a node image here needs Linux");
+    }
     if which("debootstrap").is_none() {
         return Some("building a node image here needs debootstrap (apt-get install debootstrap)");
     }
@@ -39,12 +43,18 @@ fn cannot_build_here() -> Option<&'static str> {
 
 /// Builds a Docker-in-Docker node image with debootstrap, here or in a
 /// container on the host engine, and imports it into the host engine.
-pub async fn build(engine: &HostEngine, options: &BuildOptions, progress: &dyn Progress) -> Result<Built> {
+/// `cancel` stops the build and removes what it has made so far.
+pub async fn build(
+    engine: &HostEngine,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+    cancel: &CancellationToken,
+) -> Result<Built> {
     let here = match options.builder {
         Builder::Here => match cannot_build_here() {
             Some(reason) => {
                 return Err(Error::Prerequisite(format!(
-                    "{reason}: install it and run as root, or build in a container on the engine (--builder container)"
+                    "{reason}; or build in a container on the engine (--builder container)"
                 )));
             }
             None => true,
@@ -54,9 +64,15 @@ pub async fn build(engine: &HostEngine, options: &BuildOptions, progress: &dyn P
     };
     let recipe = Recipe::new(options)?;
     let (id, tags, actual) = if here {
-        build_here(engine, &recipe, progress).await?
+        // Not dropped on `cancel`: killed from here, debootstrap would leave
+        // the /proc it mounts in the root file system behind; the terminal's
+        // Ctrl-C reaches it too, and it unmounts before it exits.
+        match build_here(engine, &recipe, progress).await {
+            Err(_) if cancel.is_cancelled() => return Err(Error::Interrupted),
+            built => built?,
+        }
     } else {
-        super::in_container::build(engine, &recipe, progress).await?
+        super::in_container::build(engine, &recipe, progress, cancel).await?
     };
     let step = &recipe.step;
     for tag in &tags[1..] {
@@ -134,14 +150,11 @@ async fn debootstrap(
     let stderr = child.stderr.take().expect("piped");
     let errors = tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
-        let mut last = Vec::new();
+        let mut last = LastLines::default();
         while let Ok(Some(line)) = lines.next_line().await {
-            last.push(line);
-            if last.len() > 5 {
-                last.remove(0);
-            }
+            last.keep(line);
         }
-        last.join(" / ")
+        last
     });
     let mut lines = BufReader::new(stdout).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -149,8 +162,8 @@ async fn debootstrap(
     }
     let status = child.wait().await.context("debootstrap did not finish")?;
     if !status.success() {
-        let tail = errors.await.unwrap_or_default();
-        return Err(Error::Other(format!("debootstrap failed ({status}): {tail}")));
+        let said = errors.await.unwrap_or_default();
+        return Err(Error::Other(format!("debootstrap failed ({status}){}", said.tail())));
     }
     Ok(())
 }

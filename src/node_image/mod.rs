@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use bollard::query_parameters::ListImagesOptionsBuilder;
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result};
@@ -37,11 +38,12 @@ pub(crate) async fn resolve_images(
     default: Option<&Choice>,
     others: impl IntoIterator<Item = Choice>,
     progress: &dyn Progress,
+    cancel: &CancellationToken,
 ) -> Result<Images> {
-    let mut images = Images::single(&resolve_choice(engine, default, progress).await?);
+    let mut images = Images::single(&resolve_choice(engine, default, progress, cancel).await?);
     for choice in others {
         if Some(&choice) != default && !images.chosen.contains_key(&choice) {
-            let image = resolve_choice(engine, Some(&choice), progress).await?;
+            let image = resolve_choice(engine, Some(&choice), progress, cancel).await?;
             images.chosen.insert(choice, image);
         }
     }
@@ -49,21 +51,28 @@ pub(crate) async fn resolve_images(
 }
 
 /// Picks the image for `choice`; None picks the default (see [`resolve`]).
+/// `cancel` stops a build that an engine version needs.
 pub(crate) async fn resolve_choice(
     engine: &HostEngine,
     choice: Option<&Choice>,
     progress: &dyn Progress,
+    cancel: &CancellationToken,
 ) -> Result<String> {
     match choice {
         None => resolve(engine, None, progress).await,
         Some(Choice::Image(image)) => resolve(engine, Some(image), progress).await,
-        Some(Choice::Engine(version)) => for_engine(engine, version, progress).await,
+        Some(Choice::Engine(version)) => for_engine(engine, version, progress, cancel).await,
     }
 }
 
 /// The newest local swarmlab node image whose engine meets `version`;
 /// built when there is none (here, or in a container on the engine).
-async fn for_engine(engine: &HostEngine, version: &EngineVersion, progress: &dyn Progress) -> Result<String> {
+async fn for_engine(
+    engine: &HostEngine,
+    version: &EngineVersion,
+    progress: &dyn Progress,
+    cancel: &CancellationToken,
+) -> Result<String> {
     let local = list(engine).await?;
     let best = local
         .iter()
@@ -80,10 +89,10 @@ async fn for_engine(engine: &HostEngine, version: &EngineVersion, progress: &dyn
         engine: Some(version.clone()),
         ..Default::default()
     };
-    match build(engine, &options, progress).await {
+    match build(engine, &options, progress, cancel).await {
         Ok(mut built) => Ok(built.tags.remove(0)),
         Err(e @ (Error::Prerequisite(_) | Error::Other(_))) => Err(Error::NodeImageMissing(format!(
-            "no node image with engine {version} on the host engine, and building one failed: {e}"
+            "no node image with engine {version} on the host engine, and building one failed: {e}. Or pass a node image of your own with --image"
         ))),
         Err(e) => Err(e),
     }

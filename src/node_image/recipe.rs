@@ -1,6 +1,6 @@
 //! What a node image build makes, wherever debootstrap runs: the suite and
 //! packages, what is trimmed, the entrypoint, the image's settings and
-//! tags.
+//! tags; and what either builder keeps of debootstrap's words.
 
 use super::releases::{self, Release};
 use super::{ENGINE_LABEL, IMAGE_LABEL, REPOSITORY};
@@ -116,4 +116,26 @@ pub(super) fn image_changes(version: &EngineVersion) -> Vec<String> {
         format!("LABEL {IMAGE_LABEL}=debian"),
         format!("LABEL {ENGINE_LABEL}={version}"),
     ]
+}
+
+/// The last lines a builder wrote on stderr, for an error message.
+#[derive(Default)]
+pub(super) struct LastLines(Vec<String>);
+
+impl LastLines {
+    pub(super) fn keep(&mut self, line: String) {
+        self.0.push(line);
+        if self.0.len() > 5 {
+            self.0.remove(0);
+        }
+    }
+
+    /// ": line / line / ...", or nothing when none was written.
+    pub(super) fn tail(&self) -> String {
+        if self.0.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.0.join(" / "))
+        }
+    }
 }

@@ -12,7 +12,6 @@ use crate::cluster::Cluster;
 use crate::convergence::Observer;
 use crate::error::{Context, Error, Result};
 use crate::naming::{NodeName, Role};
-use crate::node_container;
 use crate::progress::Progress;
 use crate::swarm;
 
@@ -163,7 +162,7 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
     // container of someone else's under the same name stays, and the new
     // one's creation then fails with a clear message.
     if let Some(known) = known {
-        node_container::remove(&cluster.engine, &known.id).await?;
+        cluster.engine.remove_container(&known.id).await?;
     }
     remove_volume(cluster, node).await?;
     let (manager_node, manager) = cluster.any_manager_but(hostname).await?;

@@ -25,7 +25,6 @@ use crate::convergence::Observer;
 use crate::error::{Context, Error, Result, is_not_found};
 use crate::images;
 use crate::naming::{NodeName, Role};
-use crate::node_container;
 use crate::node_image::Choice;
 use crate::progress::Progress;
 use crate::swarm;
@@ -178,7 +177,10 @@ pub async fn add(
     }
     crate::host_room::ensure(&cluster.engine, count, cluster.nodes.len() as u32 + count, progress).await?;
     let image = match choice {
-        Some(choice) => Some(crate::node_image::resolve_choice(&cluster.engine, Some(choice), progress).await?),
+        Some(choice) => Some(
+            crate::node_image::resolve_choice(&cluster.engine, Some(choice), progress, &CancellationToken::new())
+                .await?,
+        ),
         None => None,
     };
     let (manager_node, manager) = cluster.any_manager().await?;
@@ -304,7 +306,7 @@ pub async fn remove(cluster: &Cluster, hostname: &str, force: bool, progress: &d
         }
     }
     progress.step(hostname, "removing its container");
-    node_container::remove(&cluster.engine, &container.name).await?;
+    cluster.engine.remove_container(&container.name).await?;
     remove_volume(cluster, container.node).await?;
     for entry in swarm_entries(&manager, hostname).await? {
         if entry.manager_status.is_some() {

@@ -106,7 +106,7 @@ pub async fn upgrade(
     for target in targets {
         cluster.node(target)?;
     }
-    let image = node_image::resolve_choice(engine, Some(choice), progress).await?;
+    let image = node_image::resolve_choice(engine, Some(choice), progress, &CancellationToken::new()).await?;
     let targets: Vec<String> = if targets.is_empty() {
         cluster.nodes.iter().map(|n| n.node.hostname()).collect()
     } else {
