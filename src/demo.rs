@@ -12,6 +12,7 @@ use bollard::models::{
 };
 use serde::Serialize;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::chaos::{self, TaskSelection};
 use crate::cluster::Cluster;
@@ -136,8 +137,14 @@ fn cost_text(summary: &Summary) -> String {
 
 /// Runs the scenario on a cluster of its own: a name that exists already is
 /// refused and left alone. The cluster this run made is deleted at the end
-/// (also when a later step fails) unless `keep`.
-pub async fn run(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress) -> Result<DemoReport> {
+/// (also when a later step fails) unless `keep`. `cancel` stops it: a
+/// create under way is rolled back, a made cluster deleted unless `keep`.
+pub async fn run(
+    engine: &HostEngine,
+    options: &DemoOptions,
+    say: &dyn Progress,
+    cancel: &CancellationToken,
+) -> Result<DemoReport> {
     if crate::cluster::cluster_names(engine).await?.contains(&options.name) {
         return Err(Error::ClusterExists(options.name.to_string()));
     }
@@ -146,7 +153,7 @@ pub async fn run(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress)
         ..Default::default()
     };
     let mut made = false;
-    let outcome = scenario(engine, options, say, &mut report, &mut made).await;
+    let outcome = scenario(engine, options, say, &mut report, &mut made, cancel).await;
     if !made {
         // create failed and rolled back what it made, or another run took
         // the name first: nothing here is this run's to delete.
@@ -157,8 +164,12 @@ pub async fn run(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress)
         ));
     } else {
         say.note("Tearing everything down: every container, volume and network of the cluster goes.");
-        let deleted = lifecycle::delete(engine, &options.name).await?;
-        report.record("delete", deleted.elapsed, format!("{} containers", deleted.containers));
+        match lifecycle::delete(engine, &options.name).await {
+            Ok(deleted) => report.record("delete", deleted.elapsed, format!("{} containers", deleted.containers)),
+            // What stopped the scenario comes first (an interruption is 130).
+            Err(e) if outcome.is_err() => say.note(&format!("warning: deleting the cluster failed: {e}")),
+            Err(e) => return Err(e),
+        }
     }
     outcome.map(|()| report)
 }
@@ -169,6 +180,7 @@ async fn scenario(
     say: &dyn Progress,
     report: &mut DemoReport,
     made: &mut bool,
+    cancel: &CancellationToken,
 ) -> Result<()> {
     say.note(&format!(
         "1. Create a cluster: 1 manager and {} workers, each a container running its own Docker engine (heartbeat {}).",
@@ -179,14 +191,22 @@ async fn scenario(
     create.workers = options.workers;
     create.heartbeat = Some(options.heartbeat);
     create.node_image = options.engine.clone().map(crate::node_image::Choice::Engine);
-    let created = lifecycle::create(engine, &create, say, std::future::pending()).await?;
+    let created = lifecycle::create(engine, &create, say, cancel.cancelled()).await?;
     *made = true;
     report.record(
         "create",
         created.elapsed,
         format!("1 manager + {} workers", options.workers),
     );
+    // Dropped mid-step when stopped: the cluster goes whole afterwards.
+    tokio::select! {
+        done = lab(engine, options, say, report) => done,
+        () = cancel.cancelled() => Err(Error::Interrupted),
+    }
+}
 
+/// The scenario on the created cluster.
+async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, report: &mut DemoReport) -> Result<()> {
     let cluster = Cluster::open(engine, &options.name).await?;
     say.note(&format!(
         "2. Put the quotes demo image into every node ({DEMO_TAG}, built here if missing)."

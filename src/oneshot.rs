@@ -5,9 +5,10 @@
 //!
 //! Each one removes itself when it exits (`docker run --rm`); one whose
 //! work is no longer wanted (an error, Ctrl-C) is removed at once with
-//! [`OneShot::abandon`]. A client killed outright leaves it to run to its
-//! end and then go; one created but never started is removed by a later
-//! run of its kind.
+//! [`OneShot::abandon`], or soon after when it is dropped unfinished (the
+//! work that held it was cancelled). A client killed outright leaves it to
+//! run to its end and then go; one created but never started is removed by
+//! a later run of its kind.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -30,6 +31,7 @@ type Removal = JoinHandle<Option<std::result::Result<bollard::models::ContainerW
 
 /// A started one-shot container: its output as it comes, then its exit code.
 pub(crate) struct OneShot {
+    engine: HostEngine,
     id: String,
     /// What it does, for messages ("the node image builder").
     what: String,
@@ -70,6 +72,7 @@ impl OneShot {
             .with_context(|| format!("cannot create {what} (a container of {image})"))?;
         match attach_and_start(engine, &created.id, what).await {
             Ok((output, removed)) => Ok(OneShot {
+                engine: engine.clone(),
                 id: created.id,
                 what: what.to_string(),
                 output,
@@ -111,13 +114,29 @@ impl OneShot {
     /// Stops and removes it, done or not (its work is not wanted), and
     /// waits until it is gone: an auto-removal under way makes the forced
     /// removal return at once. Harmless when it is gone already.
-    pub(crate) async fn abandon(&mut self, engine: &HostEngine) {
+    pub(crate) async fn abandon(&mut self) {
         // Closed first: the engine does not remove a container whose
         // output it is still trying to hand to a reader that has stopped.
         self.output = Box::pin(futures_util::stream::empty());
-        let _ = engine.remove_container(&self.id).await;
+        let _ = self.engine.remove_container(&self.id).await;
         if let Some(removed) = self.removed.take() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), removed).await;
+        }
+    }
+}
+
+impl Drop for OneShot {
+    /// Unfinished (neither waited for nor abandoned): removed in the
+    /// background, once its output is closed (the fields go after this).
+    fn drop(&mut self) {
+        if self.removed.take().is_none() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (engine, id) = (self.engine.clone(), self.id.clone());
+            runtime.spawn(async move {
+                let _ = engine.remove_container(&id).await;
+            });
         }
     }
 }
@@ -164,9 +183,7 @@ async fn remove_stale(engine: &HostEngine, role: &str) {
             ("status", vec!["created"]),
         ]))
         .build();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() as i64);
+    let now = engine_time(engine).await;
     if let Ok(listed) = engine.docker.list_containers(Some(options)).await {
         let stale = listed
             .into_iter()
@@ -175,4 +192,17 @@ async fn remove_stale(engine: &HostEngine, role: &str) {
             let _ = engine.remove_container(&id).await;
         }
     }
+}
+
+/// The engine's clock, in seconds since the epoch: what containers'
+/// creation times are in (a VM's or another machine's clock may be off
+/// from this one's). This machine's where the engine does not say it in
+/// UTC.
+async fn engine_time(engine: &HostEngine) -> i64 {
+    let said = engine.docker.info().await.ok().and_then(|info| info.system_time);
+    let time = said
+        .and_then(|time| humantime::parse_rfc3339_weak(&time).ok())
+        .unwrap_or_else(std::time::SystemTime::now);
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
 }

@@ -248,6 +248,40 @@ fn stop_and_start_bring_back_the_same_swarm() {
     assert_eq!(node_ids(&cluster), before);
 }
 
+/// Ctrl-C once the cluster is made: the demo stops and removes it.
+#[test]
+fn an_interrupted_demo_removes_its_cluster() {
+    use crate::support::{exit_within, interrupt, stderr_lines};
+    let name = unique("demoint");
+    let port = free_port().to_string();
+    let mut child = crate::support::swarmlab_command()
+        .args(["demo", "--name", &name, "--workers", "2", "--port", &port])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    let mut said = Vec::new();
+    while !said.iter().any(|l: &String| l.contains("2. Put the quotes")) {
+        match lines.recv_timeout(std::time::Duration::from_secs(180)) {
+            Ok(line) => said.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the demo did not reach its second step: {said:?}");
+            }
+        }
+    }
+    interrupt(&child);
+    let status = exit_within(&mut child, std::time::Duration::from_secs(120));
+    said.extend(lines.iter());
+    let said = said.join("\n");
+    assert_eq!(status.code(), Some(130), "{said}");
+    assert!(said.contains("Interrupted: stopping the demo"), "{said}");
+    assert_eq!(leftovers(&name), Vec::<String>::new(), "{said}");
+    let sources = host_docker(["ps", "-aq", "--filter", "label=io.swarmlab.role=demo-source"]);
+    assert_eq!(sources, "", "no container handing out the demo is left");
+}
+
 #[test]
 fn the_demo_runs_the_whole_scenario_and_leaves_nothing() {
     let name = unique("demo");

@@ -94,7 +94,9 @@ pub async fn create(args: CreateArgs) -> Result<()> {
         plural(options.workers as usize, "worker")
     );
     progress.note(&format!("Creating cluster \"{name}\": {counts}"));
-    let created = lifecycle::create(&engine, &options, progress.as_ref(), interrupted()).await;
+    let stopper = super::signals::Stopper::new("rolling back");
+    let created = lifecycle::create(&engine, &options, progress.as_ref(), stopper.token.cancelled()).await;
+    drop(stopper);
     drop(progress);
     let created = created?;
     outln!(
@@ -110,17 +112,6 @@ pub async fn create(args: CreateArgs) -> Result<()> {
         name_flag(&name)
     );
     Ok(())
-}
-
-/// Resolves on Ctrl-C, SIGTERM or SIGHUP (the terminal went away); a
-/// second Ctrl-C during the rollback exits at once.
-async fn interrupted() {
-    super::signals::stop_requested().await;
-    errln!("Interrupted: rolling back (press Ctrl-C again to stop at once)");
-    tokio::spawn(async {
-        let _ = tokio::signal::ctrl_c().await;
-        std::process::exit(130);
-    });
 }
 
 #[derive(Args)]

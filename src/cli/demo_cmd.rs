@@ -57,7 +57,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     };
     let engine = HostEngine::connect().await?;
     let progress = progress::for_stderr();
-    let report = demo::run(&engine, &options, progress.as_ref()).await;
+    // What it does then, the demo says itself.
+    let stopper = super::signals::Stopper::new("stopping the demo");
+    let report = demo::run(&engine, &options, progress.as_ref(), &stopper.token).await;
+    drop(stopper);
     drop(progress);
     let report = report?;
     if args.json {

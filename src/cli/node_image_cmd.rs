@@ -4,7 +4,6 @@ use clap::{Subcommand, ValueEnum};
 use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
 use swarmlab::node_image::{self, BuildOptions, Builder, EngineVersion};
-use tokio_util::sync::CancellationToken;
 
 use super::output::{print_json, table};
 use super::progress;
@@ -76,19 +75,9 @@ pub async fn run(command: NodeImageCommand) -> Result<()> {
                 options.mirror = mirror;
             }
             let progress = progress::for_stderr();
-            let cancel = CancellationToken::new();
-            let built = {
-                let build = node_image::build(&engine, &options, progress.as_ref(), &cancel);
-                tokio::pin!(build);
-                // Stopped, the build removes what it has made so far.
-                tokio::select! {
-                    built = &mut build => built,
-                    () = super::signals::stop_requested() => {
-                        cancel.cancel();
-                        build.await
-                    }
-                }
-            };
+            let stopper = super::signals::Stopper::new("stopping the build and removing what it made");
+            let built = node_image::build(&engine, &options, progress.as_ref(), &stopper.token).await;
+            drop(stopper);
             drop(progress);
             let built = built?;
             outln!(

@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 static GONE: AtomicBool = AtomicBool::new(false);
 static GONE_NOTICE: Notify = Notify::const_new();
@@ -54,6 +55,44 @@ pub(super) async fn stop_requested() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = reader_gone() => {},
+    }
+}
+
+/// Resolves on the first request to stop, having said so: `Interrupted:
+/// {doing}`; a second Ctrl-C while that is done exits at once.
+async fn interrupted(doing: &str) {
+    stop_requested().await;
+    errln!("Interrupted: {doing} (press Ctrl-C again to stop at once)");
+    tokio::spawn(async {
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+}
+
+/// A token that the first request to stop cancels (see [`interrupted`]),
+/// for work that cleans up after itself when cancelled. Listens until
+/// dropped.
+pub(super) struct Stopper {
+    pub(super) token: CancellationToken,
+    listening: tokio::task::JoinHandle<()>,
+}
+
+impl Stopper {
+    /// `doing` says what the cancelled work does next ("rolling back").
+    pub(super) fn new(doing: &'static str) -> Self {
+        let token = CancellationToken::new();
+        let cancel = token.clone();
+        let listening = tokio::spawn(async move {
+            interrupted(doing).await;
+            cancel.cancel();
+        });
+        Stopper { token, listening }
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        self.listening.abort();
     }
 }
 

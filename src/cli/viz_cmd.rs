@@ -51,8 +51,13 @@ pub async fn run(args: VizArgs) -> Result<()> {
             args.addr
         );
     }
-    viz::serve(&engine, &name, args.addr, args.public, listening, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    viz::serve(
+        &engine,
+        &name,
+        args.addr,
+        args.public,
+        listening,
+        super::signals::stop_requested(),
+    )
     .await
 }

@@ -46,7 +46,7 @@ pub(crate) async fn demo_binary(engine: &HostEngine) -> Result<Vec<u8>> {
             Ok(LogOutput::StdErr { message }) => said.extend_from_slice(&message),
             Ok(_) => {}
             Err(e) => {
-                container.abandon(engine).await;
+                container.abandon().await;
                 return Err(e);
             }
         }

@@ -143,6 +143,9 @@ async fn bring_up(
     let (launched_tx, launched_rx) = watch::channel(0usize);
     let manager_joins = Mutex::new(());
     let (first_start_sent, first_start_sent_rx) = watch::channel(false);
+    // How many nodes' engines answer; see plan::joins_together.
+    let (engines_up, engines_up_rx) = watch::channel(0usize);
+    let (nodes, together) = (plans.len(), plan::joins_together(plans.len()));
 
     let bring_up_node = |plan: &NodePlan| {
         let plan = plan.clone();
@@ -150,6 +153,7 @@ async fn bring_up(
             (&launcher, &tokens_tx, tokens_rx.clone(), &manager_joins);
         let (launched_tx, first_start_sent, mut first_start_sent_rx) =
             (&launched_tx, &first_start_sent, first_start_sent_rx.clone());
+        let (engines_up, mut engines_up_rx) = (&engines_up, engines_up_rx.clone());
         async move {
             let host = plan.node.hostname();
             // The first manager is the critical path (its engine, swarm init,
@@ -171,6 +175,16 @@ async fn bring_up(
             launcher.start(&plan).await?;
             launched_tx.send_modify(|launched| *launched += 1);
             let docker = launcher.wait_engine(&plan).await?;
+            engines_up.send_modify(|up| *up += 1);
+            if together && plan.node != first_manager {
+                launcher.progress.step(&host, "waiting for every node's engine");
+                launcher
+                    .unless_cancelled(async {
+                        let all = engines_up_rx.wait_for(|up| *up == nodes).await;
+                        all.map(drop).map_err(|_| Error::Interrupted)
+                    })
+                    .await?;
+            }
             if plan.node == first_manager {
                 launcher.progress.step(&host, "initializing the swarm");
                 swarm::init(&docker, plan.address, options.heartbeat, |tokens| {

@@ -64,13 +64,7 @@ pub async fn build(
     };
     let recipe = Recipe::new(options)?;
     let (id, tags, actual) = if here {
-        // Not dropped on `cancel`: killed from here, debootstrap would leave
-        // the /proc it mounts in the root file system behind; the terminal's
-        // Ctrl-C reaches it too, and it unmounts before it exits.
-        match build_here(engine, &recipe, progress).await {
-            Err(_) if cancel.is_cancelled() => return Err(Error::Interrupted),
-            built => built?,
-        }
+        build_here(engine, &recipe, progress, cancel).await?
     } else {
         super::in_container::build(engine, &recipe, progress, cancel).await?
     };
@@ -103,19 +97,17 @@ async fn build_here(
     engine: &HostEngine,
     recipe: &Recipe<'_>,
     progress: &dyn Progress,
+    cancel: &CancellationToken,
 ) -> Result<(String, Vec<String>, EngineVersion)> {
     let (step, mirror) = (&recipe.step, &recipe.options.mirror);
     let rootfs = TempDir::new("swarmlab-rootfs")?;
     progress.step(step, &format!("debootstrap {} from {mirror}", recipe.release.suite));
-    debootstrap(
-        rootfs.path(),
-        recipe.release.suite,
-        &recipe.packages,
-        mirror,
-        step,
-        progress,
-    )
-    .await?;
+    let args = [
+        "--variant=minbase".to_string(),
+        format!("--include={}", recipe.packages),
+        recipe.release.suite.to_string(),
+    ];
+    debootstrap(rootfs.path(), &args, mirror, step, progress, cancel).await?;
     let actual = dockerd_version(rootfs.path()).await?;
     let tags = recipe.tags_for(&actual)?;
     progress.step(step, "trimming the root file system");
@@ -124,21 +116,29 @@ async fn build_here(
         let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
     }
     write_entrypoint(rootfs.path())?;
+    if cancel.is_cancelled() {
+        return Err(Error::Interrupted);
+    }
     progress.step(step, &format!("importing as {}", tags.join(", ")));
+    // Short: let it finish rather than leave a half-imported image.
     let id = import(engine, rootfs.path(), &tags[0], &actual).await?;
     Ok((id, tags, actual))
 }
 
+/// Runs debootstrap with `args`, then the root file system and mirror.
+/// `cancel` interrupts it as Ctrl-C would (SIGINT, not SIGKILL): it then
+/// unmounts the /proc it mounted in the root file system, which the
+/// temporary folder's removal would otherwise meet.
 async fn debootstrap(
     rootfs: &Path,
-    suite: &str,
-    packages: &str,
+    args: &[String],
     mirror: &str,
     step: &str,
     progress: &dyn Progress,
+    cancel: &CancellationToken,
 ) -> Result<()> {
     let mut child = tokio::process::Command::new("debootstrap")
-        .args(["--variant=minbase", &format!("--include={packages}"), suite])
+        .args(args)
         .arg(rootfs)
         .arg(mirror)
         .stdout(Stdio::piped())
@@ -157,8 +157,22 @@ async fn debootstrap(
         last
     });
     let mut lines = BufReader::new(stdout).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        progress.step(step, &format!("debootstrap: {}", line.trim_start_matches("I: ")));
+    let shown = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            progress.step(step, &format!("debootstrap: {}", line.trim_start_matches("I: ")));
+        }
+    };
+    tokio::select! {
+        () = shown => {}
+        () = cancel.cancelled() => {
+            #[cfg(unix)]
+            if let Some(pid) = child.id() {
+                // SAFETY: kill(2) on our own child's pid; no memory involved.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+            }
+            let _ = child.wait().await;
+            return Err(Error::Interrupted);
+        }
     }
     let status = child.wait().await.context("debootstrap did not finish")?;
     if !status.success() {

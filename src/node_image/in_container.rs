@@ -29,7 +29,8 @@ const DEFAULT_BUILDER: &str = "debian:trixie-slim";
 /// The first line on stdout, before the archive: this and what the built
 /// dockerd's `--version` says.
 const VERSION_MARK: &str = "swarmlab-engine-version: ";
-/// Everything but the version line and the archive goes to stderr.
+/// Everything but the version line and the archive goes to stderr (but
+/// dpkg's line per package: apt's errors are on stderr).
 /// apt fetches from the mirror asked for (a site may reach no other), with
 /// the builder image's own release; Valid-Until is not checked, since a
 /// snapshot mirror's sid has expired and debootstrap does not check it
@@ -45,7 +46,7 @@ if ! command -v debootstrap >/dev/null 2>&1; then
     echo "deb $MIRROR $codename main" >/etc/apt/sources.list
   fi
   apt-get -o Acquire::Check-Valid-Until=false update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
 fi
 debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" /rootfs "$MIRROR" >&2
 cd /rootfs
@@ -101,7 +102,7 @@ pub(super) async fn build(
     };
     if built.is_err() {
         // Unread, it would block on its output and never end.
-        builder.abandon(engine).await;
+        builder.abandon().await;
     }
     built
 }
@@ -244,8 +245,16 @@ async fn builder_image(engine: &HostEngine) -> Result<String> {
             return Ok(tag.clone());
         }
     }
-    // A pull fetches the engine's own machine's.
     present_or_pulled(engine, DEFAULT_BUILDER, "the builder image").await?;
+    if let Some(other) = for_another_machine(engine, DEFAULT_BUILDER, machine).await {
+        // A pull fetches the engine's own machine's.
+        let pulled = host_images::pull(engine, DEFAULT_BUILDER).await;
+        if pulled.is_err() || for_another_machine(engine, DEFAULT_BUILDER, machine).await.is_some() {
+            return Err(Error::Prerequisite(format!(
+                "the builder image {DEFAULT_BUILDER} on the engine is for {other} and the engine runs on {machine}; one for {machine} could not be pulled: make it pullable, or name a Debian image with apt in {BUILDER_IMAGE_VAR}"
+            )));
+        }
+    }
     Ok(DEFAULT_BUILDER.to_string())
 }
 
