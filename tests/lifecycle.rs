@@ -338,6 +338,35 @@ fn interrupt_a_create(signal: &str) {
     assert_eq!(leftovers(&name), Vec::<String>::new(), "{stderr}");
 }
 
+/// From 31 nodes on, the nodes join the swarm together once every node's
+/// engine answers, which makes large clusters much sooner (README, "At
+/// larger sizes"); the cluster is whole all the same.
+#[test]
+fn a_cluster_of_31_nodes_joins_together_and_is_whole() {
+    let name = unique("thirtyone");
+    let cluster = TestCluster::adopt(&name);
+    Test::new()
+        .args(["create", "--name", &name, "--workers", "30"])
+        .stderr_has("worker-30: waiting for every node's engine")
+        .stdout_has("is ready in")
+        .run();
+    let listed = crate::support::json(&Test::new().args(["ls", "--json"]).run());
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("ls lists {name}: {listed}"))
+        .clone();
+    assert_eq!(
+        (entry["managers_ready"].as_u64(), entry["workers_ready"].as_u64()),
+        (Some(1), Some(30)),
+        "{entry}"
+    );
+    cluster.delete();
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+}
+
 #[test]
 fn ls_and_inspect_explain_themselves() {
     let output = Test::new().args(["create", "--help"]).stdout_has("Examples:").run();
