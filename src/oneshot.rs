@@ -167,42 +167,34 @@ async fn attach_and_start(engine: &HostEngine, id: &str, what: &str) -> Result<(
     Ok((attached.output, removed))
 }
 
-/// How long a container of another run may stay created before it counts
-/// as left behind: a run starts its own within a second of creating it.
-const STALE_AFTER_SECS: i64 = 60;
+/// How long another run's container may be seen created but not started:
+/// a run starts its own within a second of creating it.
+const STARTED_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Removes containers of `role` that an interrupted run left (created,
 /// never started, so never removed by themselves), not one that a run
-/// going on beside this one has just created. Best effort.
+/// going on beside this one has just created: only those still created a
+/// moment later. (Not by their creation time: the engine's clock, and the
+/// time zone it states it in, need not be this machine's.) Best effort.
 async fn remove_stale(engine: &HostEngine, role: &str) {
-    let label = format!("{}={role}", labels::ROLE);
-    let options = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&HashMap::from([
-            ("label", vec![label.as_str()]),
-            ("status", vec!["created"]),
-        ]))
-        .build();
-    let now = engine_time(engine).await;
-    if let Ok(listed) = engine.docker.list_containers(Some(options)).await {
-        let stale = listed
-            .into_iter()
-            .filter(|c| c.created.is_some_and(|created| now - created > STALE_AFTER_SECS));
-        for id in stale.filter_map(|c| c.id) {
-            let _ = engine.remove_container(&id).await;
-        }
+    let created = || async {
+        let label = format!("{}={role}", labels::ROLE);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&HashMap::from([
+                ("label", vec![label.as_str()]),
+                ("status", vec!["created"]),
+            ]))
+            .build();
+        let listed = engine.docker.list_containers(Some(options)).await.unwrap_or_default();
+        listed.into_iter().filter_map(|c| c.id).collect::<Vec<_>>()
+    };
+    let first = created().await;
+    if first.is_empty() {
+        return;
     }
-}
-
-/// The engine's clock, in seconds since the epoch: what containers'
-/// creation times are in (a VM's or another machine's clock may be off
-/// from this one's). This machine's where the engine does not say it in
-/// UTC.
-async fn engine_time(engine: &HostEngine) -> i64 {
-    let said = engine.docker.info().await.ok().and_then(|info| info.system_time);
-    let time = said
-        .and_then(|time| humantime::parse_rfc3339_weak(&time).ok())
-        .unwrap_or_else(std::time::SystemTime::now);
-    time.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() as i64)
+    tokio::time::sleep(STARTED_WITHIN).await;
+    for id in created().await.into_iter().filter(|id| first.contains(id)) {
+        let _ = engine.remove_container(&id).await;
+    }
 }

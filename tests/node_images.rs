@@ -113,6 +113,14 @@ fn privileged_is_tried_and_a_refusal_falls_back_by_itself() {
 /// (One test: each part looks for any builder container left.)
 #[test]
 fn a_node_image_built_in_a_container_on_the_engine_makes_a_swarm() {
+    // One that an interrupted run created and never started: the next
+    // build removes it.
+    host_docker([
+        "create",
+        "--label",
+        "io.swarmlab.role=node-image-builder",
+        "swarmlab/node:latest",
+    ]);
     build_in_a_container("swarmlab-test/node:never", &["--mirror", "http://127.0.0.1:9/debian"])
         .fails_with(1, "the node image builder stopped before the root file system was made")
         .run();
