@@ -2,6 +2,7 @@
 //! current context, and the exports that keep it after `swarmlab env`.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::support::{Test, TestCluster, stdout};
 
@@ -217,42 +218,66 @@ fn as_ssh_user(host: &str, script: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// A cluster of one manager and one worker, made by user swarmlab-ssh on
+/// the ssh engine `host`; deleted when dropped.
+struct SshCluster {
+    host: String,
+    name: String,
+}
+
+impl SshCluster {
+    #[track_caller]
+    fn create(host: &str, prefix: &str) -> SshCluster {
+        let cluster = SshCluster {
+            host: host.to_string(),
+            name: crate::support::unique(prefix),
+        };
+        let created = as_ssh_user(host, &format!("swarmlab create --name {} --workers 1", cluster.name));
+        assert!(
+            stdout(succeeded(&created)).contains("is ready in"),
+            "{}",
+            stdout(&created)
+        );
+        cluster
+    }
+}
+
+impl Drop for SshCluster {
+    fn drop(&mut self) {
+        as_ssh_user(&self.host, &format!("swarmlab delete --name {}", self.name));
+    }
+}
+
+/// The output of a command that must have succeeded.
+#[track_caller]
+fn succeeded(output: &std::process::Output) -> &std::process::Output {
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 #[test]
 fn an_ssh_engine_runs_a_cluster_as_the_docker_cli_reaches_it() {
     let host = ssh_engine();
-    let name = crate::support::unique("ssh");
-    struct Deleting<'a>(&'a str, &'a str);
-    impl Drop for Deleting<'_> {
-        fn drop(&mut self) {
-            as_ssh_user(self.0, &format!("swarmlab delete --name {}", self.1));
-        }
-    }
-    let _deleting = Deleting(&host, &name);
-    let created = as_ssh_user(&host, &format!("swarmlab create --name {name} --workers 1"));
-    assert!(
-        created.status.success() && stdout(&created).contains("is ready in"),
-        "{}{}",
-        stdout(&created),
-        String::from_utf8_lossy(&created.stderr)
-    );
+    let cluster = SshCluster::create(&host, "ssh");
+    let name = &cluster.name;
     // The docker CLI at the cluster, swarmlab still at the ssh engine.
     let nodes = as_ssh_user(
         &host,
         &format!("eval \"$(swarmlab env --name {name})\" && docker node ls -q | wc -l && swarmlab ls"),
     );
-    let said = stdout(&nodes);
-    assert!(
-        nodes.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&nodes.stderr)
-    );
+    let said = stdout(succeeded(&nodes));
     assert_eq!(said.lines().next(), Some("2"), "{said}");
     assert!(
-        said.lines().any(|l| l.starts_with(&name) && l.contains("running")),
+        said.lines()
+            .any(|l| l.starts_with(name.as_str()) && l.contains("running")),
         "{said}"
     );
-    let deleted = as_ssh_user(&host, &format!("swarmlab delete --name {name}"));
-    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    succeeded(&as_ssh_user(&host, &format!("swarmlab delete --name {name}")));
     let left = crate::support::host_docker(["ps", "-aq", "--filter", &format!("label=io.swarmlab.cluster={name}")]);
     assert!(left.trim().is_empty(), "containers left: {left}");
 
@@ -264,4 +289,85 @@ fn an_ssh_engine_runs_a_cluster_as_the_docker_cli_reaches_it() {
         error.contains("Permission denied (publickey)") && error.lines().count() == 1,
         "{error}"
     );
+}
+
+/// Whether user swarmlab-ssh runs a `swarmlab tunnels` process for the
+/// engine at `host`.
+fn tunnels_running(host: &str) -> bool {
+    let found = Command::new("pgrep")
+        .args(["-u", "swarmlab-ssh", "-f", "swarmlab tunnels"])
+        .output()
+        .unwrap();
+    let wanted = format!("DOCKER_HOST={host}");
+    stdout(&found).lines().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == wanted.as_bytes()))
+    })
+}
+
+/// scripts/ssh-box: an engine behind an sshd at 10.203.0.2, in namespaces
+/// of its own, as on another machine: neither its containers' addresses
+/// nor its 127.0.0.1 are this machine's. swarmlab tunnels the ports it
+/// publishes here, a service's port published after create included, and
+/// the tunnels go with the cluster.
+/// The box's name server (scripts/ssh-box): every question refused at
+/// once, so that Swarm's pull before a task start fails fast, as it does
+/// here. For as long as the test process runs; a second is not needed.
+fn answer_the_box_names() {
+    let Ok(socket) = std::net::UdpSocket::bind("10.203.0.1:53") else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut question = [0u8; 4096];
+        while let Ok((len, peer)) = socket.recv_from(&mut question) {
+            if len >= 12 {
+                // The question back, flagged as an answer: REFUSED.
+                let mut answer = question[..len].to_vec();
+                answer[2] = 0x81;
+                answer[3] = 0x85;
+                answer[6..12].fill(0);
+                let _ = socket.send_to(&answer, peer);
+            }
+        }
+    });
+}
+
+#[test]
+fn an_ssh_engine_on_another_machine_has_its_published_ports_tunnelled_here() {
+    let host = crate::support::engine_from_script("ssh-box");
+    answer_the_box_names();
+    let cluster = SshCluster::create(&host, "sshbox");
+    let name = &cluster.name;
+    // The box's kernel has no IPVS either: the port is published in host
+    // mode, which the forwarder on the cluster network serves.
+    let port = crate::support::free_port();
+    let deployed = as_ssh_user(
+        &host,
+        &format!(
+            "set -e; swarmlab image build-demo >/dev/null; swarmlab image load --name {name} swarmlab/quotes:latest >/dev/null
+             eval \"$(swarmlab env --name {name})\"; docker node ls -q | wc -l
+             docker service create -q --detach --name quotes --publish mode=host,published={port},target=8080 swarmlab/quotes:latest >/dev/null"
+        ),
+    );
+    let said = stdout(succeeded(&deployed));
+    assert_eq!(said.lines().next(), Some("2"), "{said}");
+    let answered = crate::support::within(Duration::from_secs(90), || {
+        crate::support::http_get(port, "/api/quote").is_some()
+    });
+    assert!(answered.is_some(), "localhost:{port} never answered");
+    assert!(tunnels_running(&host));
+
+    // The service goes, and its tunnel with it.
+    succeeded(&as_ssh_user(
+        &host,
+        &format!("eval \"$(swarmlab env --name {name})\"; docker service rm quotes >/dev/null"),
+    ));
+    let closed = crate::support::within(Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+    assert!(closed.is_some(), "the tunnel to {port} stayed");
+
+    succeeded(&as_ssh_user(&host, &format!("swarmlab delete --name {name}")));
+    let ended = crate::support::within(Duration::from_secs(20), || !tunnels_running(&host));
+    assert!(ended.is_some(), "swarmlab tunnels still runs after the delete");
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 use clap::Args;
 use swarmlab::cluster::Cluster;
 use swarmlab::config::ClusterFile;
-use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
 use swarmlab::lifecycle::{self, CreateFlags, CreateOptions};
 use swarmlab::naming::{ClusterName, DEFAULT_CLUSTER};
@@ -86,7 +85,7 @@ pub async fn create(args: CreateArgs) -> Result<()> {
         );
     }
 
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let progress = progress::for_stderr();
     let counts = format!(
         "{} and {}",
@@ -122,7 +121,7 @@ pub struct LsArgs {
 }
 
 pub async fn ls(args: LsArgs) -> Result<()> {
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let clusters = lifecycle::list(&engine).await?;
     if args.json {
         return print_json(&clusters);
@@ -162,7 +161,7 @@ pub struct InspectArgs {
 
 pub async fn inspect(args: InspectArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let cluster = Cluster::open(&engine, &name).await?;
     let (nodes, problem) = lifecycle::inspect(&cluster).await?;
     print_nodes(&name, &nodes, problem.as_ref(), args.json)
@@ -224,7 +223,7 @@ pub struct EnvArgs {
 
 pub async fn env(args: EnvArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let cluster = Cluster::open(&engine, &name).await?;
     let env = cluster.docker_env().await?;
     outln!("export DOCKER_HOST={}", shell_quote(&env.docker_host));
@@ -255,7 +254,7 @@ pub struct DeleteArgs {
 }
 
 pub async fn delete(args: DeleteArgs) -> Result<()> {
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     if args.all {
         let deleted = lifecycle::delete_all(&engine).await?;
         if deleted.is_empty() {

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use clap::Args;
 use swarmlab::demo::{self, DemoOptions};
-use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
 use swarmlab::naming::ClusterName;
 
@@ -55,7 +54,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         engine: args.engine,
         keep: args.keep,
     };
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let progress = progress::for_stderr();
     // What it does then, the demo says itself.
     let stopper = super::signals::Stopper::new("stopping the demo");

@@ -3,7 +3,6 @@
 use clap::Subcommand;
 use swarmlab::cluster::Cluster;
 use swarmlab::demo_image::{self, DEMO_TAG};
-use swarmlab::engine::HostEngine;
 use swarmlab::error::{Error, Result};
 use swarmlab::images::{self, LoadOutcome};
 
@@ -54,7 +53,7 @@ pub async fn run(command: ImageCommand) -> Result<()> {
             json,
         } => {
             let name = cluster.cluster()?;
-            let engine = HostEngine::connect().await?;
+            let engine = super::tunnels_cmd::connect().await?;
             let cluster = Cluster::open(&engine, &name).await?;
             let progress = progress::for_stderr();
             let reports = images::load(&cluster, &wanted, nodes.as_deref(), progress.as_ref()).await;
@@ -82,7 +81,7 @@ pub async fn run(command: ImageCommand) -> Result<()> {
             Ok(())
         }
         ImageCommand::BuildDemo { tag } => {
-            let engine = HostEngine::connect().await?;
+            let engine = super::tunnels_cmd::connect().await?;
             let progress = progress::for_stderr();
             let id = demo_image::build(&engine, &tag, progress.as_ref()).await;
             drop(progress);

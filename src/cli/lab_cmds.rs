@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 use swarmlab::chaos::{self, TaskSelection};
 use swarmlab::cluster::Cluster;
 use swarmlab::convergence::Observer;
-use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
 use swarmlab::rebalance;
 
@@ -82,7 +81,7 @@ pub struct WaitArgs {
 
 pub async fn wait(args: WaitArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     Cluster::open(&engine, &name).await?;
     let (took, state) = Observer::new(&engine, &name).converged(args.timeout).await?;
     outln!(
@@ -112,7 +111,7 @@ pub struct RecoverArgs {
 
 pub async fn recover(args: RecoverArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let progress = progress::for_stderr();
     let recovered = swarmlab::nodes::recover(&engine, &name, args.timeout, progress.as_ref()).await;
     drop(progress);
@@ -191,7 +190,7 @@ pub struct PowerArgs {
 
 pub async fn stop(args: PowerArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let progress = progress::for_stderr();
     let took = swarmlab::lifecycle::stop(&engine, &name, progress.as_ref()).await;
     drop(progress);
@@ -205,7 +204,7 @@ pub async fn stop(args: PowerArgs) -> Result<()> {
 
 pub async fn start(args: PowerArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let progress = progress::for_stderr();
     let took = swarmlab::lifecycle::start(&engine, &name, args.timeout, progress.as_ref()).await;
     drop(progress);

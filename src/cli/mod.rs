@@ -28,6 +28,7 @@ mod progress;
 mod signals;
 mod top_cmd;
 mod traffic_cmd;
+mod tunnels_cmd;
 mod viz_cmd;
 
 use clap::{Args, Parser, Subcommand, error::ErrorKind};
@@ -113,6 +114,9 @@ enum Command {
     Completions(meta_cmds::CompletionsArgs),
     /// Print the man page (roff)
     Man,
+    /// Keep an ssh:// engine's published ports tunnelled here (started by the other commands)
+    #[command(hide = true)]
+    Tunnels,
 }
 
 /// `--name`, shared by every command that works on one cluster.
@@ -127,7 +131,7 @@ impl ClusterArg {
     /// The named cluster on the host engine.
     pub async fn open(&self) -> Result<swarmlab::cluster::Cluster> {
         let name = self.cluster()?;
-        let engine = swarmlab::engine::HostEngine::connect().await?;
+        let engine = tunnels_cmd::connect().await?;
         swarmlab::cluster::Cluster::open(&engine, &name).await
     }
 
@@ -173,6 +177,7 @@ pub fn run() -> Result<()> {
             Command::Ports(args) => ports_cmd::run(args).await,
             Command::Traffic(args) => traffic_cmd::run(args).await,
             Command::Image(command) => image_cmd::run(command).await,
+            Command::Tunnels => tunnels_cmd::run().await,
             Command::NodeImage(command) => node_image_cmd::run(command).await,
             Command::Context(args) => cluster_cmds::context(args).await,
             Command::Config(command) => meta_cmds::config(command),

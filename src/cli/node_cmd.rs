@@ -271,7 +271,7 @@ pub async fn run(command: NodeCommand) -> Result<()> {
 
 async fn upgrade(args: UpgradeArgs) -> Result<()> {
     let name = args.cluster.cluster()?;
-    let engine = swarmlab::engine::HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let choice = swarmlab::node_image::Choice::from_parts(args.image.as_ref(), args.engine.as_ref())
         .ok_or_else(|| swarmlab::Error::invalid("say what to upgrade to: --engine VERSION or --image IMAGE"))?;
     let progress = progress::for_stderr();

@@ -1,7 +1,6 @@
 //! node-image build and ls.
 
 use clap::{Subcommand, ValueEnum};
-use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
 use swarmlab::node_image::{self, BuildOptions, Builder, EngineVersion};
 
@@ -60,7 +59,7 @@ pub async fn run(command: NodeImageCommand) -> Result<()> {
             mirror,
             builder,
         } => {
-            let engine = HostEngine::connect().await?;
+            let engine = super::tunnels_cmd::connect().await?;
             let mut options = BuildOptions {
                 engine: version,
                 tag,
@@ -89,7 +88,7 @@ pub async fn run(command: NodeImageCommand) -> Result<()> {
             Ok(())
         }
         NodeImageCommand::Ls { json } => {
-            let engine = HostEngine::connect().await?;
+            let engine = super::tunnels_cmd::connect().await?;
             let images = node_image::list(&engine).await?;
             if json {
                 return print_json(&images);

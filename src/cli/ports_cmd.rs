@@ -80,7 +80,7 @@ pub async fn run(args: PortsArgs) -> Result<()> {
         None => {}
     }
     let name = args.cluster.cluster()?;
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let cluster = Cluster::open(&engine, &name).await?;
     // Repairs a forwarder that was removed or stopped behind swarmlab's back.
     container::ensure(&engine, &name, cluster.tls(), &swarmlab::labels::Run::new()).await?;

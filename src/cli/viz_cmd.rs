@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use clap::Args;
-use swarmlab::engine::HostEngine;
 use swarmlab::error::Result;
 use swarmlab::viz;
 
@@ -29,7 +28,7 @@ pub struct VizArgs {
 
 pub async fn run(args: VizArgs) -> Result<()> {
     let cluster = args.cluster.open().await?;
-    let engine = HostEngine::connect().await?;
+    let engine = super::tunnels_cmd::connect().await?;
     let open = args.open;
     let listening = move |address: SocketAddr| {
         let url = format!("http://{address}/");

@@ -142,13 +142,19 @@ impl<'a> Launcher<'a> {
             .map_err(|e| match e {
                 Error::Other(reason) => Error::NodeFailed {
                     node: host.clone(),
-                    reason: if !local {
-                        format!(
+                    reason: match (local, engine::tunnels::log_file(&self.engine.endpoint.host)) {
+                        (true, _) => reason,
+                        (false, Some(log)) => format!(
+                            "{reason}; its engine listens, but swarmlab's ssh tunnel did not bring the port the host engine ({}) publishes for it to this machine's 127.0.0.1 ({}; see {})",
+                            self.engine.endpoint.describe(),
+                            engine::tunnels::last_trouble(&self.engine.endpoint.host)
+                                .unwrap_or_else(|| "the tunnels said nothing".into()),
+                            log.display()
+                        ),
+                        (false, None) => format!(
                             "{reason}; its engine listens, but the port the host engine ({}) publishes for it does not reach this machine's 127.0.0.1: use an engine on this machine, or one that forwards its published ports here (Docker Desktop does)",
                             self.engine.endpoint.describe()
-                        )
-                    } else {
-                        reason
+                        ),
                     },
                 },
                 other => other,

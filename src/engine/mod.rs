@@ -5,6 +5,7 @@ mod endpoint;
 mod facts;
 mod proxies;
 mod ssh;
+pub mod tunnels;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

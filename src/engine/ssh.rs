@@ -87,22 +87,31 @@ impl SshTarget {
         })
     }
 
-    /// ssh's arguments, as the docker CLI gives them, and unattended: keys
-    /// or an agent, never a password prompt per connection.
+    /// ssh's arguments to reach the engine, as the docker CLI gives them.
     fn args(&self) -> Vec<String> {
+        let mut options = Vec::new();
+        // One handshake for the many connections of one command.
+        if let Some(dir) = control_dir() {
+            let path = format!("ControlPath={}/%C", dir.display());
+            for option in ["ControlMaster=auto", path.as_str(), "ControlPersist=10"] {
+                options.extend(["-o".into(), option.into()]);
+            }
+        }
+        let mut args = self.command(&options);
+        args.extend(["docker", "system", "dial-stdio"].map(String::from));
+        args
+    }
+
+    /// ssh's arguments with `options` before the host (a command may
+    /// follow), and unattended: keys or an agent, never a password prompt.
+    pub(super) fn command(&self, options: &[String]) -> Vec<String> {
         let mut args = vec![
             "-o".into(),
             "BatchMode=yes".into(),
             "-o".into(),
             "ConnectTimeout=30".into(),
         ];
-        // One handshake for the many connections of one command.
-        if let Some(dir) = control_dir() {
-            let path = format!("ControlPath={}/%C", dir.display());
-            for option in ["ControlMaster=auto", path.as_str(), "ControlPersist=10"] {
-                args.extend(["-o".into(), option.into()]);
-            }
-        }
+        args.extend_from_slice(options);
         if let Some(user) = &self.user {
             args.extend(["-l".into(), user.clone()]);
         }
@@ -110,8 +119,21 @@ impl SshTarget {
             args.extend(["-p".into(), port.to_string()]);
         }
         args.extend(["--".into(), self.host.clone()]);
-        args.extend(["docker", "system", "dial-stdio"].map(String::from));
         args
+    }
+
+    /// A name for files about this target: its letters and digits.
+    pub(super) fn file_name(&self) -> String {
+        let whole = format!(
+            "{}@{}:{}",
+            self.user.as_deref().unwrap_or(""),
+            self.host,
+            self.port.unwrap_or(22)
+        );
+        whole
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+            .collect()
     }
 }
 
@@ -120,7 +142,7 @@ impl SshTarget {
 /// hand it the whole conversation with the engine. Short, for the length
 /// limit of socket paths. None (no multiplexing) where it cannot be had.
 #[cfg(unix)]
-fn control_dir() -> Option<std::path::PathBuf> {
+pub(super) fn control_dir() -> Option<std::path::PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
@@ -131,7 +153,7 @@ fn control_dir() -> Option<std::path::PathBuf> {
 }
 
 #[cfg(not(unix))]
-fn control_dir() -> Option<std::path::PathBuf> {
+pub(super) fn control_dir() -> Option<std::path::PathBuf> {
     None
 }
 
@@ -268,6 +290,15 @@ mod tests {
             host: host.into(),
             port,
         }
+    }
+
+    #[test]
+    fn files_about_a_target_are_named_by_its_letters_and_digits() {
+        assert_eq!(
+            SshTarget::parse("ssh://root@10.203.0.2").unwrap().file_name(),
+            "root_10.203.0.2_22"
+        );
+        assert_eq!(SshTarget::parse("ssh://[::1]:2222").unwrap().file_name(), "___1_2222");
     }
 
     #[test]

@@ -1,0 +1,375 @@
+//! Tunnels for an ssh:// engine on another machine. The ports it publishes
+//! on its own 127.0.0.1 (the nodes' APIs, the forwarder's service ports)
+//! are brought to this machine's 127.0.0.1, under the same number, for as
+//! long as they are published: what Docker Desktop does for its VM, so
+//! that the rest of swarmlab, and the docker CLI at a cluster, work alike.
+//!
+//! One process a user and engine (a lock file says which) follows the
+//! engine's events and holds one ssh connection, adding and cancelling
+//! forwards through its control socket. Where ssh has no control sockets
+//! (Windows), each port gets an ssh of its own.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::models::PortSummaryTypeEnum;
+use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
+use futures_util::StreamExt;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::HostEngine;
+use super::ssh::{self, SshTarget};
+use crate::error::{Error, Result};
+use crate::labels;
+
+/// How long a tunnels process waits for the engine's first swarmlab
+/// container: the create that started it makes one within seconds.
+const FIRST_WAIT: Duration = Duration::from_secs(60);
+/// How often it looks besides the events, which a broken stream may lose.
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+/// How long ssh may take to log in.
+const LOGIN_WAIT: Duration = Duration::from_secs(30);
+
+/// The file a tunnels process for the engine at `host` writes its lines
+/// to; None where the engine is not ssh://.
+pub fn log_file(host: &str) -> Option<PathBuf> {
+    let target = SshTarget::parse(host).ok()?;
+    Some(log_of(&target))
+}
+
+fn log_of(target: &SshTarget) -> PathBuf {
+    files_dir().join(format!("tunnels-{}.log", target.file_name()))
+}
+
+/// The last trouble the tunnels process for the engine at `host` had (a
+/// port refused, ssh failing to log in), from its log: for the message of
+/// a command that found a port missing.
+pub(crate) fn last_trouble(host: &str) -> Option<String> {
+    let text = std::fs::read_to_string(log_file(host)?).ok()?;
+    trouble_in(&text)
+}
+
+/// The last line of a log that tells of trouble, without its time.
+fn trouble_in(log: &str) -> Option<String> {
+    log.lines()
+        .filter_map(|line| line.split_once(' ').map(|(_, said)| said))
+        .rfind(|said| said.starts_with("! ") || said.starts_with("ssh: "))
+        .map(str::to_string)
+}
+
+fn files_dir() -> PathBuf {
+    ssh::control_dir().unwrap_or_else(std::env::temp_dir)
+}
+
+/// Keeps the tunnels until the engine has no swarmlab container left (or
+/// none came within a minute), or `stop`. Returns at once when another
+/// process keeps them, or when the engine is on this machine after all.
+/// `say` gets a line for every tunnel opened, closed or refused.
+pub async fn follow(engine: &HostEngine, stop: CancellationToken, say: &dyn Fn(&str)) -> Result<()> {
+    let target = SshTarget::parse(&engine.endpoint.host)?;
+    let dir = files_dir();
+    let lock_path = dir.join(format!("tunnels-{}.lock", target.file_name()));
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| Error::Other(format!("cannot write {}: {e}", lock_path.display())))?;
+    if lock.try_lock().is_err() || engine.is_local().await? {
+        return Ok(());
+    }
+    // The log starts anew with each process that keeps the tunnels.
+    if let Ok(log) = std::fs::File::options().write(true).open(log_of(&target)) {
+        let _ = log.set_len(0);
+    }
+    let socket = ssh::control_dir().map(|dir| dir.join(format!("tunnels-{}", target.file_name())));
+    let mut tunnels = Tunnels {
+        target,
+        socket,
+        master: None,
+        open: HashMap::new(),
+        refused: HashMap::new(),
+        heard: Arc::default(),
+        last_heard: None,
+    };
+    let started = Instant::now();
+    let mut seen = false;
+    let events = || {
+        let filters = HashMap::from([("type", vec!["container"]), ("label", vec![labels::CLUSTER])]);
+        engine
+            .docker
+            .events(Some(EventsOptionsBuilder::new().filters(&filters).build()))
+    };
+    let mut changes = events();
+    loop {
+        let (any, wanted) = published(engine).await?;
+        seen |= any;
+        if !any && (seen || started.elapsed() > FIRST_WAIT) {
+            break;
+        }
+        tunnels.reconcile(&wanted, say).await;
+        tokio::select! {
+            () = stop.cancelled() => break,
+            change = changes.next() => {
+                if !matches!(change, Some(Ok(_))) {
+                    tokio::time::sleep(LOOK_EVERY).await;
+                    changes = events();
+                }
+            }
+            () = tokio::time::sleep(LOOK_EVERY) => {}
+        }
+    }
+    tunnels.reconcile(&BTreeSet::new(), say).await;
+    drop(lock);
+    Ok(())
+}
+
+/// Whether the engine has any swarmlab container, and the TCP ports its
+/// running ones publish on its loopback (or on every address).
+async fn published(engine: &HostEngine) -> Result<(bool, BTreeSet<u16>)> {
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&labels::filter(None))
+        .build();
+    let containers = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| Error::Engine {
+            context: "cannot list swarmlab's containers".into(),
+            source: e,
+        })?;
+    let ports = containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.typ == Some(PortSummaryTypeEnum::TCP))
+        .filter(|p| matches!(p.ip.as_deref(), Some("127.0.0.1" | "0.0.0.0")))
+        .filter_map(|p| p.public_port)
+        .collect();
+    Ok((!containers.is_empty(), ports))
+}
+
+struct Tunnels {
+    target: SshTarget,
+    /// The control socket of the one connection; None: an ssh a port.
+    socket: Option<PathBuf>,
+    master: Option<Child>,
+    /// The forwarded ports, with their own ssh where they have one.
+    open: HashMap<u16, Option<Child>>,
+    /// Ports refused, with why, said once.
+    refused: HashMap<u16, String>,
+    /// What the connection's ssh said (a tunnel the far end refused,
+    /// "administratively prohibited"), not yet passed on.
+    heard: Arc<Mutex<Vec<String>>>,
+    last_heard: Option<String>,
+}
+
+impl Tunnels {
+    async fn reconcile(&mut self, wanted: &BTreeSet<u16>, say: &dyn Fn(&str)) {
+        // Each refused connection says the same: once is enough.
+        for line in self.heard() {
+            if self.last_heard.as_ref() != Some(&line) {
+                say(&format!("ssh: {line}"));
+                self.last_heard = Some(line);
+            }
+        }
+        // A tunnel whose ssh ended is open no more.
+        self.open
+            .retain(|_, child| child.as_mut().is_none_or(|c| matches!(c.try_wait(), Ok(None))));
+        let closing: Vec<u16> = self.open.keys().filter(|p| !wanted.contains(p)).copied().collect();
+        for port in closing {
+            if self.open.remove(&port).flatten().is_none() {
+                let _ = self.control("cancel", port).await;
+            }
+            say(&format!("- {port}"));
+        }
+        self.refused.retain(|port, _| wanted.contains(port));
+        if wanted.iter().all(|p| self.open.contains_key(p)) {
+            return;
+        }
+        if let Err(why) = self.connected().await {
+            say(&format!("ssh: {why}"));
+            return;
+        }
+        let opening: Vec<u16> = wanted.iter().filter(|p| !self.open.contains_key(p)).copied().collect();
+        for port in opening {
+            let opened = match self.socket {
+                Some(_) => self.control("forward", port).await.map(|()| None),
+                None => self.own_ssh(port).await.map(Some),
+            };
+            match opened {
+                Ok(child) => {
+                    self.open.insert(port, child);
+                    self.refused.remove(&port);
+                    say(&format!("+ {port}"));
+                }
+                Err(why) => {
+                    if self.refused.get(&port) != Some(&why) {
+                        say(&format!("! {port}: {why}"));
+                        self.refused.insert(port, why);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes sure the one connection is up, where there is one.
+    async fn connected(&mut self) -> std::result::Result<(), String> {
+        let Some(socket) = self.socket.clone() else {
+            return Ok(());
+        };
+        if let Some(master) = &mut self.master
+            && matches!(master.try_wait(), Ok(None))
+        {
+            return Ok(());
+        }
+        // A new connection has none of the old one's forwards.
+        self.open.retain(|_, child| child.is_some());
+        let _ = std::fs::remove_file(&socket);
+        let options = [
+            "ControlMaster=yes".to_string(),
+            format!("ControlPath={}", socket.display()),
+            "ControlPersist=no".into(),
+        ];
+        let mut master = self.lasting_ssh(&options, &[])?;
+        if let Some(stderr) = master.stderr.take() {
+            let heard = self.heard.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Ok(mut heard) = heard.lock() {
+                        heard.push(line);
+                    }
+                }
+            });
+        }
+        let deadline = Instant::now() + LOGIN_WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = master.try_wait() {
+                // Its last words, once they are read.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Err(self.heard().pop().unwrap_or_else(|| "ssh ended".into()));
+            }
+            if socket.exists() {
+                self.master = Some(master);
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("no login within {} s", LOGIN_WAIT.as_secs()))
+    }
+
+    /// An ssh that holds its connection (`-N`) until killed or dropped,
+    /// with `options` (`-o`) and `extra` arguments; its errors piped.
+    fn lasting_ssh(&self, options: &[String], extra: &[String]) -> std::result::Result<Child, String> {
+        let mut args: Vec<String> = options
+            .iter()
+            .chain(&["ServerAliveInterval=15".to_string()])
+            .flat_map(|o| ["-o".to_string(), o.clone()])
+            .collect();
+        args.push("-N".into());
+        args.extend_from_slice(extra);
+        Command::new("ssh")
+            .args(self.target.command(&args))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot run ssh: {e}"))
+    }
+
+    /// What the connection's ssh said since last asked.
+    fn heard(&self) -> Vec<String> {
+        self.heard
+            .lock()
+            .map(|mut heard| std::mem::take(&mut *heard))
+            .unwrap_or_default()
+    }
+
+    /// `ssh -O forward` or `-O cancel` for `port`, through the one connection.
+    async fn control(&self, verb: &str, port: u16) -> std::result::Result<(), String> {
+        let socket = self.socket.as_ref().ok_or("no control socket")?;
+        let options = [
+            "-o".to_string(),
+            format!("ControlPath={}", socket.display()),
+            "-O".into(),
+            verb.into(),
+            "-L".into(),
+            forward(port),
+        ];
+        let output = Command::new("ssh")
+            .args(self.target.command(&options))
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| format!("cannot run ssh: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(last_line(&output.stderr))
+        }
+    }
+
+    /// An ssh of its own for `port`, once its forward is in place.
+    async fn own_ssh(&self, port: u16) -> std::result::Result<Child, String> {
+        let mut child = self.lasting_ssh(&["ExitOnForwardFailure=yes".into()], &["-L".into(), forward(port)])?;
+        let deadline = Instant::now() + LOGIN_WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
+                return Err(last_line(&output.stderr));
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Ok(child);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("no tunnel within {} s", LOGIN_WAIT.as_secs()))
+    }
+}
+
+/// `-L`'s argument: this machine's 127.0.0.1:port to the engine's.
+fn forward(port: u16) -> String {
+    format!("127.0.0.1:{port}:127.0.0.1:{port}")
+}
+
+fn last_line(said: &[u8]) -> String {
+    String::from_utf8_lossy(said)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map_or_else(|| "ssh ended".to_string(), |l| l.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_trouble_is_told_without_its_time() {
+        let log = "2026-12-05T00:00:01Z + 45001\n\
+                   2026-12-05T00:00:02Z ! 45002: bind [127.0.0.1]:45002: Address already in use\n\
+                   2026-12-05T00:00:03Z + 45003\n";
+        assert_eq!(
+            trouble_in(log).as_deref(),
+            Some("! 45002: bind [127.0.0.1]:45002: Address already in use")
+        );
+        assert_eq!(
+            trouble_in("2026-12-05T00:00:01Z ssh: Permission denied (publickey).\n").as_deref(),
+            Some("ssh: Permission denied (publickey).")
+        );
+        assert_eq!(trouble_in("2026-12-05T00:00:01Z + 45001\n"), None);
+    }
+
+    #[test]
+    fn a_port_comes_to_the_same_number_here() {
+        assert_eq!(forward(8080), "127.0.0.1:8080:127.0.0.1:8080");
+        assert_eq!(
+            last_line(b"warning\nmux_client_forward: forwarding request failed\n\n"),
+            "mux_client_forward: forwarding request failed"
+        );
+        assert_eq!(last_line(b""), "ssh ended");
+    }
+}
