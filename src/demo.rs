@@ -20,6 +20,7 @@ use crate::convergence::Observer;
 use crate::demo_image::{self, DEMO_TAG};
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result};
+use crate::forwarder_container;
 use crate::host_images;
 use crate::images;
 use crate::lifecycle::{self, CreateOptions};
@@ -31,6 +32,8 @@ use crate::traffic::{self, Summary, TrafficOptions};
 
 pub(crate) const SERVICE: &str = "quotes-service";
 const TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the first answer's wait reads the forwarder's status.
+const LOOK_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -228,7 +231,7 @@ async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, rep
         .context("cannot create the demo service")?;
     let mut observer = Observer::new(engine, &options.name);
     observer.converged(TIMEOUT).await?;
-    let first = wait_for_answer(options.port, TIMEOUT).await?;
+    let first = wait_for_answer(engine, &options.name, options.port, TIMEOUT).await?;
     report.record("first answer", started.elapsed(), format!("from {}", first.address));
     say.note(&format!("   It answers: \"{}\" (from {}).", first.quote, first.address));
 
@@ -371,8 +374,12 @@ struct Answer {
     quote: String,
 }
 
-async fn wait_for_answer(port: u16, timeout: Duration) -> Result<Answer> {
+/// Waits for the first answer on localhost:`port`. Where the forwarder
+/// says the port cannot be served here (no routing mesh it can use, the
+/// port taken by another program), that is the error, at once.
+async fn wait_for_answer(engine: &HostEngine, name: &ClusterName, port: u16, timeout: Duration) -> Result<Answer> {
     let deadline = Instant::now() + timeout;
+    let mut next_look = Instant::now() + LOOK_EVERY;
     loop {
         match get_quote(port).await {
             Ok(answer) => return Ok(answer),
@@ -384,6 +391,21 @@ async fn wait_for_answer(port: u16, timeout: Duration) -> Result<Answer> {
                 });
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+        if Instant::now() >= next_look {
+            next_look = Instant::now() + LOOK_EVERY;
+            // A forwarder without a status yet is still starting.
+            if let Ok(status) = forwarder_container::read_status(engine, name).await
+                && let Some(port) = status
+                    .ports
+                    .iter()
+                    .find(|p| p.published_port == port && p.state.is_final())
+            {
+                return Err(Error::Prerequisite(format!(
+                    "localhost:{} cannot answer: {}",
+                    port.published_port, port.message
+                )));
+            }
         }
     }
 }

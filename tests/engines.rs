@@ -367,6 +367,20 @@ fn an_ssh_engine_on_another_machine_has_its_published_ports_tunnelled_here() {
     });
     assert!(closed.is_some(), "the tunnel to {port} stayed");
 
+    // The demo's ingress port cannot be served there (no IPVS, and the
+    // forwarder on the cluster network does not reach tasks directly): it
+    // says so within seconds, not after its two-minute wait.
+    let demo_port = crate::support::free_port();
+    let started = std::time::Instant::now();
+    let demo = as_ssh_user(&host, &format!("swarmlab demo --name {name}-demo --port {demo_port}"));
+    let error = String::from_utf8_lossy(&demo.stderr);
+    assert_eq!(demo.status.code(), Some(9), "{error}");
+    assert!(
+        error.contains(&format!("localhost:{demo_port} cannot answer")) && error.contains("mode=host"),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+
     succeeded(&as_ssh_user(&host, &format!("swarmlab delete --name {name}")));
     let ended = crate::support::within(Duration::from_secs(20), || !tunnels_running(&host));
     assert!(ended.is_some(), "swarmlab tunnels still runs after the delete");

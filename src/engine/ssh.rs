@@ -217,9 +217,31 @@ impl<Uri> tower_service::Service<Uri> for Connector {
 
 /// One ssh process: HTTP out on its standard input, in on its output.
 struct SshStream {
-    /// Killed when the connection goes.
-    _ssh: Child,
+    /// Left to end once the connection goes (see Drop).
+    ssh: Option<Child>,
     io: Join<ChildStdout, ChildStdin>,
+}
+
+/// Killing ssh with the connection would lose what was written last and
+/// not yet sent (a node's TLS identity is written, then the connection
+/// dropped: the node then found no identity). ssh ends by itself once its
+/// input closes, which follows this; it is killed only if it has not
+/// within a few seconds.
+impl Drop for SshStream {
+    fn drop(&mut self) {
+        if let Some(mut ssh) = self.ssh.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if tokio::time::timeout(std::time::Duration::from_secs(5), ssh.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = ssh.kill().await;
+                }
+            });
+        }
+    }
 }
 
 impl SshStream {
@@ -248,7 +270,7 @@ impl SshStream {
             }
         });
         Ok(SshStream {
-            _ssh: ssh,
+            ssh: Some(ssh),
             io: tokio::io::join(stdout, stdin),
         })
     }

@@ -102,6 +102,17 @@ pub enum PortState {
     PortTaken,
     /// No task runs to forward to yet.
     NoBackends,
+    /// It cannot be forwarded on this engine as published (no routing
+    /// mesh, and the forwarder may not reach tasks directly there).
+    Blocked,
+}
+
+impl PortState {
+    /// Whether it stays so until something is changed by hand, rather
+    /// than by the swarm starting tasks.
+    pub(crate) fn is_final(self) -> bool {
+        matches!(self, PortState::PortTaken | PortState::Blocked)
+    }
 }
 
 /// The names the enums above have in JSON, for tables and logs too.
@@ -125,7 +136,7 @@ macro_rules! named {
 
 named!(PublishMode { Ingress => "ingress", Host => "host", Forward => "forward" });
 named!(PortPath { RoutingMesh => "routing-mesh", TaskDirect => "task-direct", HostMode => "host-mode", NodePort => "node-port" });
-named!(PortState { Forwarding => "forwarding", PortTaken => "port-taken", NoBackends => "no-backends" });
+named!(PortState { Forwarding => "forwarding", PortTaken => "port-taken", NoBackends => "no-backends", Blocked => "blocked" });
 
 #[cfg(test)]
 mod tests {
@@ -169,6 +180,7 @@ mod tests {
                 serde_json::to_value(PortState::NoBackends),
                 PortState::NoBackends.to_string(),
             ),
+            (serde_json::to_value(PortState::Blocked), PortState::Blocked.to_string()),
             (
                 serde_json::to_value(PublishMode::Ingress),
                 PublishMode::Ingress.to_string(),

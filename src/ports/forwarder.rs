@@ -232,7 +232,7 @@ fn reconcile(
             }
         }
         let (state, message) = if let Some(why) = &route.blocked {
-            (PortState::NoBackends, why.clone())
+            (PortState::Blocked, why.clone())
         } else if route.backends.is_empty() {
             (
                 PortState::NoBackends,
