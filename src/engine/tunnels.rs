@@ -32,6 +32,8 @@ use crate::labels;
 const FIRST_WAIT: Duration = Duration::from_secs(60);
 /// How often it looks besides the events, which a broken stream may lose.
 const LOOK_EVERY: Duration = Duration::from_secs(2);
+/// How long the engine may not answer before the tunnels end.
+const UNANSWERED_FOR: Duration = Duration::from_secs(60);
 /// How long ssh may take to log in.
 const LOGIN_WAIT: Duration = Duration::from_secs(30);
 
@@ -102,13 +104,25 @@ pub async fn follow(engine: &HostEngine, stop: CancellationToken, say: &dyn Fn(&
             .events(Some(EventsOptionsBuilder::new().filters(&filters).build()))
     };
     let mut changes = events();
+    let mut answered = Instant::now();
     loop {
-        let (any, wanted) = published(engine).await?;
-        seen |= any;
-        if !any && (seen || started.elapsed() > FIRST_WAIT) {
-            break;
+        // The engine out of reach for a moment (the network, its restart)
+        // keeps the tunnels as they are; for a minute, it ends them.
+        match published(engine).await {
+            Ok((any, wanted)) => {
+                answered = Instant::now();
+                seen |= any;
+                if !any && (seen || started.elapsed() > FIRST_WAIT) {
+                    break;
+                }
+                tunnels.reconcile(&wanted, say).await;
+            }
+            Err(error) if answered.elapsed() < UNANSWERED_FOR => say(&format!("engine: {error}")),
+            Err(error) => {
+                tunnels.reconcile(&BTreeSet::new(), say).await;
+                return Err(error);
+            }
         }
-        tunnels.reconcile(&wanted, say).await;
         tokio::select! {
             () = stop.cancelled() => break,
             change = changes.next() => {
