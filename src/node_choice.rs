@@ -39,6 +39,10 @@ impl EngineVersion {
         actual.0.len() >= self.0.len() && actual.0[..self.0.len()] == self.0[..]
     }
 
+    pub(crate) fn major(&self) -> u32 {
+        self.0[0]
+    }
+
     /// MAJOR.MINOR, what node images are tagged with.
     pub(crate) fn major_minor(&self) -> String {
         let minor = self.0.get(1).copied().unwrap_or(0);
@@ -102,6 +106,8 @@ impl std::fmt::Display for Choice {
 pub(crate) struct Images {
     pub(crate) default: String,
     pub(crate) chosen: HashMap<Choice, String>,
+    /// The engine version of those images that say theirs (swarmlab's own).
+    pub(crate) engines: HashMap<String, EngineVersion>,
 }
 
 impl Images {
@@ -110,6 +116,14 @@ impl Images {
         Images {
             default: image.to_string(),
             chosen: HashMap::new(),
+            engines: HashMap::new(),
+        }
+    }
+
+    /// Records the engine version `image` runs, where known.
+    pub(crate) fn set_engine(&mut self, image: &str, engine: Option<EngineVersion>) {
+        if let Some(engine) = engine {
+            self.engines.insert(image.to_string(), engine);
         }
     }
 

@@ -26,6 +26,7 @@ use crate::engine::{self, HostEngine};
 use crate::error::{Context, Error, Result};
 use crate::labels;
 use crate::naming::{ClusterName, NodeName, Role};
+use crate::node_choice::EngineVersion;
 use crate::node_container::{API_PORT_NUMBER, ClusterFacts, NodePlan, NodeSecurity};
 use crate::tls::ClusterTls;
 
@@ -347,7 +348,13 @@ impl Cluster {
             Some(container) if !container.image.is_empty() => container.image.clone(),
             _ => self.node_image(node.role)?,
         };
-        let images = crate::node_image::Images::single(&image);
+        let mut images = crate::node_image::Images::single(&image);
+        let engine = self
+            .nodes
+            .iter()
+            .filter(|n| n.image == image)
+            .find_map(|n| n.engine.as_deref());
+        images.set_engine(&image, engine.and_then(|e| EngineVersion::parse(e).ok()));
         let facts = ClusterFacts {
             cluster: &self.name,
             images: &images,

@@ -31,7 +31,12 @@ use crate::tls::ClusterTls;
 
 use crate::cluster::{self, Launcher, cluster_names};
 
+use super::settle::{self, Settled};
 use super::{CreateOptions, network, plan};
+
+/// How long a create waits at most for a large cluster's gossip to settle
+/// (see `settle`): 20-50 s at 1 + 100 with engine 28.5.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(30);
 
 /// What `create` made.
 #[derive(Debug, Clone)]
@@ -259,6 +264,26 @@ async fn bring_up(
                 node: failed.node.clone(),
                 reason: format!("loading images failed: {}", failed.detail),
             });
+        }
+    }
+    if plan::waits_for_gossip(plans.len()) {
+        launcher.check()?;
+        let workers: Vec<String> = plans
+            .iter()
+            .filter(|p| p.node.role == Role::Worker)
+            .map(NodePlan::container)
+            .collect();
+        progress.note("waiting for the nodes' gossip to settle");
+        match launcher
+            .unless_cancelled(async { Ok(settle::wait(engine, &workers, SETTLE_AT_MOST).await) })
+            .await?
+        {
+            Settled::After(took) => progress.note(&format!("settled in {:.1}s", took.as_secs_f64())),
+            Settled::StillBusy => progress.note(&format!(
+                "the nodes still gossip after {}s; going on (they settle by themselves; engines before 28 take minutes at this size)",
+                SETTLE_AT_MOST.as_secs()
+            )),
+            Settled::Unmeasured => {}
         }
     }
     Ok(Created {

@@ -8,6 +8,7 @@ mod options;
 mod plan;
 mod power;
 mod renew;
+mod settle;
 mod status;
 
 pub use create::{Created, create};

@@ -55,6 +55,18 @@ pub(super) fn joins_together(nodes: usize) -> bool {
     nodes >= JOIN_TOGETHER_FROM
 }
 
+/// The smallest cluster whose create waits, once every node is Ready,
+/// until the nodes' gossip has settled (see `settle`). Below it the gossip
+/// after the join ends by itself within about 15 s (1 + 30: workers at
+/// 5-7% of a core for 12 s), and a create that waited would take twice as
+/// long; at 1 + 100 it keeps both cores busy for 20-50 s more.
+const SETTLE_FROM: usize = 62;
+
+/// Whether a create of `nodes` waits for their gossip to settle.
+pub(super) fn waits_for_gossip(nodes: usize) -> bool {
+    nodes >= SETTLE_FROM
+}
+
 /// The node that inits the swarm.
 pub(super) fn first_manager() -> NodeName {
     NodeName::new(Role::Manager, 1)
@@ -69,13 +81,15 @@ mod tests {
     use crate::config::ClusterFile;
     use crate::labels::Run;
     use crate::naming::ClusterName;
-    use crate::node_image::Images;
+    use crate::node_image::{EngineVersion, Images};
 
     fn plans(options: &CreateOptions, direct_api: bool) -> Vec<NodePlan> {
         let subnet: Ipv4Net = "172.28.5.0/24".parse().unwrap();
+        let mut images = Images::single("swarmlab/node:latest");
+        images.set_engine("swarmlab/node:latest", EngineVersion::parse("28.5.2").ok());
         let facts = ClusterFacts {
             cluster: &options.name,
-            images: &Images::single("swarmlab/node:latest"),
+            images: &images,
             network_id: "net-id",
             subnet: &subnet,
             direct_api,
@@ -105,6 +119,12 @@ mod tests {
                 .iter()
                 .all(|p| p.network == "net-id" && p.image == "swarmlab/node:latest")
         );
+        let engine = plans[0].engine.as_ref().map(ToString::to_string);
+        assert_eq!(
+            engine.as_deref(),
+            Some("28.5.2"),
+            "the image's engine, for its settings"
+        );
     }
 
     #[test]
@@ -131,11 +151,13 @@ mod tests {
     }
 
     #[test]
-    fn large_clusters_join_together_small_ones_node_by_node() {
+    fn large_clusters_join_together_and_the_largest_wait_for_their_gossip() {
         assert!(!joins_together(4));
         assert!(!joins_together(30));
         assert!(joins_together(31));
         assert!(joins_together(101));
+        assert!(!waits_for_gossip(61));
+        assert!(waits_for_gossip(62));
     }
 
     #[test]

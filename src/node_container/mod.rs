@@ -34,6 +34,8 @@ pub(crate) struct NodePlan {
     pub(crate) cluster: ClusterName,
     pub(crate) node: NodeName,
     pub(crate) image: String,
+    /// The engine version `image` runs, where it says (swarmlab's images).
+    pub(crate) engine: Option<crate::node_choice::EngineVersion>,
     /// The cluster network's ID: its name can be ambiguous for a moment,
     /// while a concurrent create of the same name backs off.
     pub(crate) network: String,
@@ -82,10 +84,12 @@ impl NodePlan {
     /// them there), workers only where the cluster network is not reached
     /// directly.
     pub(crate) fn new(facts: &ClusterFacts, node: NodeName, settings: NodeSettings, api_port: Option<u16>) -> Self {
+        let image = facts.images.for_node(settings.choice().as_ref()).to_string();
         NodePlan {
             cluster: facts.cluster.clone(),
             node,
-            image: facts.images.for_node(settings.choice().as_ref()).to_string(),
+            engine: facts.images.engines.get(&image).cloned(),
+            image,
             network: facts.network_id.to_string(),
             address: crate::addressing::node_address(facts.subnet, node),
             gateway: facts.subnet.gateway(),

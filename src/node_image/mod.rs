@@ -47,7 +47,21 @@ pub(crate) async fn resolve_images(
             images.chosen.insert(choice, image);
         }
     }
+    let all: Vec<String> = std::iter::once(images.default.clone())
+        .chain(images.chosen.values().cloned())
+        .collect();
+    for image in all {
+        images.set_engine(&image, engine_of(engine, &image).await);
+    }
     Ok(images)
+}
+
+/// The engine version a swarmlab node image says it runs; None for other
+/// images, or when it cannot be inspected.
+pub(crate) async fn engine_of(engine: &HostEngine, image: &str) -> Option<EngineVersion> {
+    let inspected = engine.docker.inspect_image(image).await.ok()?;
+    let version = inspected.config?.labels?.remove(ENGINE_LABEL)?;
+    EngineVersion::parse(&version).ok()
 }
 
 /// Picks the image for `choice`; None picks the default (see [`resolve`]).

@@ -177,10 +177,13 @@ pub async fn add(
     }
     crate::host_room::ensure(&cluster.engine, count, cluster.nodes.len() as u32 + count, progress).await?;
     let image = match choice {
-        Some(choice) => Some(
-            crate::node_image::resolve_choice(&cluster.engine, Some(choice), progress, &CancellationToken::new())
-                .await?,
-        ),
+        Some(choice) => {
+            let image =
+                crate::node_image::resolve_choice(&cluster.engine, Some(choice), progress, &CancellationToken::new())
+                    .await?;
+            let engine = crate::node_image::engine_of(&cluster.engine, &image).await;
+            Some((image, engine))
+        }
         None => None,
     };
     let (manager_node, manager) = cluster.any_manager().await?;
@@ -196,8 +199,9 @@ pub async fn add(
             let mut plan = cluster.plan(node, &launcher.run).await?;
             // The plan counts this node alone; the others come with it.
             plan.cluster_nodes = cluster.nodes.len() + count as usize;
-            if let Some(image) = image {
+            if let Some((image, engine)) = image {
                 plan.image = image.clone();
+                plan.engine = engine.clone();
             }
             launcher.launch(&plan).await?;
             let docker = launcher.wait_engine(&plan).await?;

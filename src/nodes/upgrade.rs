@@ -187,6 +187,7 @@ async fn one(
     let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new()).await?;
     let mut plan = cluster.plan(container.node, &launcher.run).await?;
     plan.image = image.to_string();
+    plan.engine = crate::node_image::engine_of(&cluster.engine, image).await;
     node_container::recreate(&cluster.engine, &plan).await?;
     launcher.start(&plan).await?;
 
