@@ -16,9 +16,13 @@ use crate::engine::HostEngine;
 use crate::stats::StatsFeed;
 
 /// Sampled workers using less than this on average, in % of one core, are
-/// quiet. A settled worker uses 0.3-0.5 (engine 28.5, 1 + 100), one still
-/// gossiping 2 or more.
-const QUIET_PERCENT: f64 = 1.0;
+/// quiet. A settled worker uses 0.2-0.5 (engine 28.5, 1 + 100), one still
+/// gossiping 1-3 at 1 + 100 (the machine's two cores shared out), 5-7 at
+/// 1 + 30.
+const QUIET_PERCENT: f64 = 0.8;
+/// Less than this is no figure: a stats stream's first sample says 0, as it
+/// has no earlier one to compare with.
+const NO_FIGURE_PERCENT: f64 = 0.01;
 /// How many consecutive readings, [`READ_EVERY`] apart, are averaged: one
 /// reading covers a second, which can fall between two bursts, or on a
 /// worker's periodic full sync with another.
@@ -47,9 +51,6 @@ pub(super) async fn wait(engine: &HostEngine, workers: &[String], limit: Duratio
     feed.track(&engine.docker, &sampled);
     let started = Instant::now();
     let mut readings = Readings::default();
-    // A stream's first sample has no CPU figure (nothing to compare it
-    // with): it reads 0, so the first reading is not taken.
-    tokio::time::sleep(READ_EVERY).await;
     loop {
         tokio::time::sleep(READ_EVERY).await;
         let figures: Vec<f64> = sampled
@@ -88,6 +89,11 @@ impl Readings {
     /// once the last [`QUIET_READINGS`] complete ones average under
     /// [`QUIET_PERCENT`].
     fn push(&mut self, figures: &[f64], sampled: usize) -> bool {
+        let figures: Vec<f64> = figures
+            .iter()
+            .copied()
+            .filter(|cpu| *cpu >= NO_FIGURE_PERCENT)
+            .collect();
         self.seen_any |= !figures.is_empty();
         if figures.len() < sampled || sampled == 0 {
             self.last.clear();
@@ -127,6 +133,7 @@ mod tests {
             "one worker's burst alone is not busy"
         );
         assert!(!readings.push(&[0.4, 0.3], 3), "a missing figure starts over");
+        assert!(!readings.push(&[0.4, 0.3, 0.0], 3), "so does a stream's first sample");
         assert!(!readings.push(&[0.4, 0.3, 0.5], 3));
         assert!(!readings.push(&[0.4, 0.3, 0.5], 3));
         assert!(readings.push(&[0.4, 0.3, 0.5], 3));
