@@ -36,6 +36,13 @@ const LOOK_EVERY: Duration = Duration::from_secs(2);
 const UNANSWERED_FOR: Duration = Duration::from_secs(60);
 /// How long ssh may take to log in.
 const LOGIN_WAIT: Duration = Duration::from_secs(30);
+/// How long one look at the engine may take: a stalled connection must not
+/// hold the tunnels (and a stop) for the engine client's ten minutes.
+const LIST_WAIT: Duration = Duration::from_secs(10);
+/// A command started this recently (it touched the lock file) may be about
+/// to make a container: the tunnels stay for it, even with none left (a
+/// delete, then a create).
+const STARTED_RECENTLY: Duration = Duration::from_secs(10);
 
 /// The file a tunnels process for the engine at `host` writes its lines
 /// to; None where the engine is not ssh://.
@@ -76,8 +83,14 @@ pub async fn follow(engine: &HostEngine, stop: CancellationToken, say: &dyn Fn(&
     let target = SshTarget::parse(&engine.endpoint.host)?;
     let dir = files_dir();
     let lock_path = dir.join(format!("tunnels-{}.lock", target.file_name()));
-    let lock = std::fs::File::create(&lock_path)
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
         .map_err(|e| Error::Other(format!("cannot write {}: {e}", lock_path.display())))?;
+    // Tells the process that keeps the tunnels that a command has started.
+    let _ = lock.set_modified(std::time::SystemTime::now());
     if lock.try_lock().is_err() || engine.is_local().await? {
         return Ok(());
     }
@@ -108,11 +121,17 @@ pub async fn follow(engine: &HostEngine, stop: CancellationToken, say: &dyn Fn(&
     loop {
         // The engine out of reach for a moment (the network, its restart)
         // keeps the tunnels as they are; for a minute, it ends them.
-        match published(engine).await {
+        let looked = tokio::select! {
+            () = stop.cancelled() => break,
+            looked = tokio::time::timeout(LIST_WAIT, published(engine)) => looked.unwrap_or_else(|_| {
+                Err(Error::Other(format!("the engine did not answer within {} s", LIST_WAIT.as_secs())))
+            }),
+        };
+        match looked {
             Ok((any, wanted)) => {
                 answered = Instant::now();
                 seen |= any;
-                if !any && (seen || started.elapsed() > FIRST_WAIT) {
+                if !any && (seen || started.elapsed() > FIRST_WAIT) && !started_recently(&lock) {
                     break;
                 }
                 tunnels.reconcile(&wanted, say).await;
@@ -137,6 +156,13 @@ pub async fn follow(engine: &HostEngine, stop: CancellationToken, say: &dyn Fn(&
     tunnels.reconcile(&BTreeSet::new(), say).await;
     drop(lock);
     Ok(())
+}
+
+/// Whether a command touched the lock file within [`STARTED_RECENTLY`].
+fn started_recently(lock: &std::fs::File) -> bool {
+    lock.metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|touched| touched.elapsed().is_ok_and(|age| age < STARTED_RECENTLY))
 }
 
 /// Whether the engine has any swarmlab container, and the TCP ports its
@@ -188,13 +214,17 @@ impl Tunnels {
                 self.last_heard = Some(line);
             }
         }
-        // A tunnel whose ssh ended is open no more.
+        // A tunnel whose ssh ended is open no more; nor is any that went
+        // through a connection that ended (sleep, a network change).
         self.open
             .retain(|_, child| child.as_mut().is_none_or(|c| matches!(c.try_wait(), Ok(None))));
+        if self.socket.is_some() && !self.master_alive() {
+            self.open.clear();
+        }
         let closing: Vec<u16> = self.open.keys().filter(|p| !wanted.contains(p)).copied().collect();
         for port in closing {
             if self.open.remove(&port).flatten().is_none() {
-                let _ = self.control("cancel", port).await;
+                let _ = self.control("cancel", Some(port)).await;
             }
             say(&format!("- {port}"));
         }
@@ -209,7 +239,7 @@ impl Tunnels {
         let opening: Vec<u16> = wanted.iter().filter(|p| !self.open.contains_key(p)).copied().collect();
         for port in opening {
             let opened = match self.socket {
-                Some(_) => self.control("forward", port).await.map(|()| None),
+                Some(_) => self.control("forward", Some(port)).await.map(|()| None),
                 None => self.own_ssh(port).await.map(Some),
             };
             match opened {
@@ -228,19 +258,26 @@ impl Tunnels {
         }
     }
 
+    fn master_alive(&mut self) -> bool {
+        self.master.as_mut().is_some_and(|m| matches!(m.try_wait(), Ok(None)))
+    }
+
     /// Makes sure the one connection is up, where there is one.
     async fn connected(&mut self) -> std::result::Result<(), String> {
         let Some(socket) = self.socket.clone() else {
             return Ok(());
         };
-        if let Some(master) = &mut self.master
-            && matches!(master.try_wait(), Ok(None))
-        {
+        if self.master_alive() {
             return Ok(());
         }
         // A new connection has none of the old one's forwards.
         self.open.retain(|_, child| child.is_some());
-        let _ = std::fs::remove_file(&socket);
+        if socket.exists() {
+            // The connection of a tunnels process that was killed outlives
+            // it, holding its ports here: it is ended, not just forgotten.
+            let _ = self.control("exit", None).await;
+            let _ = std::fs::remove_file(&socket);
+        }
         let options = [
             "ControlMaster=yes".to_string(),
             format!("ControlPath={}", socket.display()),
@@ -302,17 +339,19 @@ impl Tunnels {
             .unwrap_or_default()
     }
 
-    /// `ssh -O forward` or `-O cancel` for `port`, through the one connection.
-    async fn control(&self, verb: &str, port: u16) -> std::result::Result<(), String> {
+    /// `ssh -O forward` or `-O cancel` for `port`, or `-O exit`, through the
+    /// one connection.
+    async fn control(&self, verb: &str, port: Option<u16>) -> std::result::Result<(), String> {
         let socket = self.socket.as_ref().ok_or("no control socket")?;
-        let options = [
+        let mut options = vec![
             "-o".to_string(),
             format!("ControlPath={}", socket.display()),
             "-O".into(),
             verb.into(),
-            "-L".into(),
-            forward(port),
         ];
+        if let Some(port) = port {
+            options.extend(["-L".into(), forward(port)]);
+        }
         let output = Command::new("ssh")
             .args(self.target.command(&options))
             .stdin(Stdio::null())
