@@ -32,10 +32,12 @@ fn start_tunnels(log: &std::path::Path) {
     // Out of the terminal's process group: Ctrl-C at this command spares it.
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    // Not waited for: it runs on after this command (and is then the init
-    // process's to reap).
-    #[allow(clippy::zombie_processes)]
-    let _ = command.spawn();
+    // It runs on after this command (then the init process reaps it); one
+    // that ends first (another process keeps the tunnels) is reaped here,
+    // not left a zombie while a long command (viz, top) runs.
+    if let Ok(mut child) = command.spawn() {
+        std::thread::spawn(move || child.wait());
+    }
 }
 
 /// `swarmlab tunnels` (hidden): keeps the tunnels until the engine has no

@@ -28,7 +28,8 @@ pub struct VizArgs {
 
 pub async fn run(args: VizArgs) -> Result<()> {
     let cluster = args.cluster.open().await?;
-    let engine = super::tunnels_cmd::connect().await?;
+    // Opening the cluster connected (and started the tunnels) already.
+    let engine = cluster.engine.clone();
     let open = args.open;
     let listening = move |address: SocketAddr| {
         let url = format!("http://{address}/");

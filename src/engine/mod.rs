@@ -3,6 +3,7 @@
 
 mod endpoint;
 mod facts;
+mod forwards;
 mod proxies;
 mod ssh;
 pub mod tunnels;

@@ -11,18 +11,16 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::models::PortSummaryTypeEnum;
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::StreamExt;
-use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::HostEngine;
+use super::forwards::{self, Tunnels};
 use super::ssh::{self, SshTarget};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -34,8 +32,6 @@ const FIRST_WAIT: Duration = Duration::from_secs(60);
 const LOOK_EVERY: Duration = Duration::from_secs(2);
 /// How long the engine may not answer before the tunnels end.
 const UNANSWERED_FOR: Duration = Duration::from_secs(60);
-/// How long ssh may take to log in.
-const LOGIN_WAIT: Duration = Duration::from_secs(30);
 /// How long one look at the engine may take: a stalled connection must not
 /// hold the tunnels (and a stop) for the engine client's ten minutes.
 const LIST_WAIT: Duration = Duration::from_secs(10);
@@ -98,16 +94,8 @@ pub async fn follow(engine: &HostEngine, stop: CancellationToken, say: &dyn Fn(&
     if let Ok(log) = std::fs::File::options().write(true).open(log_of(&target)) {
         let _ = log.set_len(0);
     }
-    let socket = ssh::control_dir().map(|dir| dir.join(format!("tunnels-{}", target.file_name())));
-    let mut tunnels = Tunnels {
-        target,
-        socket,
-        master: None,
-        open: HashMap::new(),
-        refused: HashMap::new(),
-        heard: Arc::default(),
-        last_heard: None,
-    };
+    let socket = ssh::control_dir().map(|dir| dir.join(forwards::socket_name(&target.file_name())));
+    let mut tunnels = Tunnels::new(target, socket);
     let started = Instant::now();
     let mut seen = false;
     let events = || {
@@ -190,212 +178,6 @@ async fn published(engine: &HostEngine) -> Result<(bool, BTreeSet<u16>)> {
     Ok((!containers.is_empty(), ports))
 }
 
-struct Tunnels {
-    target: SshTarget,
-    /// The control socket of the one connection; None: an ssh a port.
-    socket: Option<PathBuf>,
-    master: Option<Child>,
-    /// The forwarded ports, with their own ssh where they have one.
-    open: HashMap<u16, Option<Child>>,
-    /// Ports refused, with why, said once.
-    refused: HashMap<u16, String>,
-    /// What the connection's ssh said (a tunnel the far end refused,
-    /// "administratively prohibited"), not yet passed on.
-    heard: Arc<Mutex<Vec<String>>>,
-    last_heard: Option<String>,
-}
-
-impl Tunnels {
-    async fn reconcile(&mut self, wanted: &BTreeSet<u16>, say: &dyn Fn(&str)) {
-        // Each refused connection says the same: once is enough.
-        for line in self.heard() {
-            if self.last_heard.as_ref() != Some(&line) {
-                say(&format!("ssh: {line}"));
-                self.last_heard = Some(line);
-            }
-        }
-        // A tunnel whose ssh ended is open no more; nor is any that went
-        // through a connection that ended (sleep, a network change).
-        self.open
-            .retain(|_, child| child.as_mut().is_none_or(|c| matches!(c.try_wait(), Ok(None))));
-        if self.socket.is_some() && !self.master_alive() {
-            self.open.clear();
-        }
-        let closing: Vec<u16> = self.open.keys().filter(|p| !wanted.contains(p)).copied().collect();
-        for port in closing {
-            if self.open.remove(&port).flatten().is_none() {
-                let _ = self.control("cancel", Some(port)).await;
-            }
-            say(&format!("- {port}"));
-        }
-        self.refused.retain(|port, _| wanted.contains(port));
-        if wanted.iter().all(|p| self.open.contains_key(p)) {
-            return;
-        }
-        if let Err(why) = self.connected().await {
-            say(&format!("ssh: {why}"));
-            return;
-        }
-        let opening: Vec<u16> = wanted.iter().filter(|p| !self.open.contains_key(p)).copied().collect();
-        for port in opening {
-            let opened = match self.socket {
-                Some(_) => self.control("forward", Some(port)).await.map(|()| None),
-                None => self.own_ssh(port).await.map(Some),
-            };
-            match opened {
-                Ok(child) => {
-                    self.open.insert(port, child);
-                    self.refused.remove(&port);
-                    say(&format!("+ {port}"));
-                }
-                Err(why) => {
-                    if self.refused.get(&port) != Some(&why) {
-                        say(&format!("! {port}: {why}"));
-                        self.refused.insert(port, why);
-                    }
-                }
-            }
-        }
-    }
-
-    fn master_alive(&mut self) -> bool {
-        self.master.as_mut().is_some_and(|m| matches!(m.try_wait(), Ok(None)))
-    }
-
-    /// Makes sure the one connection is up, where there is one.
-    async fn connected(&mut self) -> std::result::Result<(), String> {
-        let Some(socket) = self.socket.clone() else {
-            return Ok(());
-        };
-        if self.master_alive() {
-            return Ok(());
-        }
-        // A new connection has none of the old one's forwards.
-        self.open.retain(|_, child| child.is_some());
-        if socket.exists() {
-            // The connection of a tunnels process that was killed outlives
-            // it, holding its ports here: it is ended, not just forgotten.
-            let _ = self.control("exit", None).await;
-            let _ = std::fs::remove_file(&socket);
-        }
-        let options = [
-            "ControlMaster=yes".to_string(),
-            format!("ControlPath={}", socket.display()),
-            "ControlPersist=no".into(),
-        ];
-        let mut master = self.lasting_ssh(&options, &[])?;
-        if let Some(stderr) = master.stderr.take() {
-            let heard = self.heard.clone();
-            tokio::spawn(async move {
-                let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Ok(mut heard) = heard.lock() {
-                        heard.push(line);
-                    }
-                }
-            });
-        }
-        let deadline = Instant::now() + LOGIN_WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = master.try_wait() {
-                // Its last words, once they are read.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                return Err(self.heard().pop().unwrap_or_else(|| "ssh ended".into()));
-            }
-            if socket.exists() {
-                self.master = Some(master);
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(format!("no login within {} s", LOGIN_WAIT.as_secs()))
-    }
-
-    /// An ssh that holds its connection (`-N`) until killed or dropped,
-    /// with `options` (`-o`) and `extra` arguments; its errors piped.
-    fn lasting_ssh(&self, options: &[String], extra: &[String]) -> std::result::Result<Child, String> {
-        let mut args: Vec<String> = options
-            .iter()
-            .chain(&["ServerAliveInterval=15".to_string()])
-            .flat_map(|o| ["-o".to_string(), o.clone()])
-            .collect();
-        args.push("-N".into());
-        args.extend_from_slice(extra);
-        Command::new("ssh")
-            .args(self.target.command(&args))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot run ssh: {e}"))
-    }
-
-    /// What the connection's ssh said since last asked.
-    fn heard(&self) -> Vec<String> {
-        self.heard
-            .lock()
-            .map(|mut heard| std::mem::take(&mut *heard))
-            .unwrap_or_default()
-    }
-
-    /// `ssh -O forward` or `-O cancel` for `port`, or `-O exit`, through the
-    /// one connection.
-    async fn control(&self, verb: &str, port: Option<u16>) -> std::result::Result<(), String> {
-        let socket = self.socket.as_ref().ok_or("no control socket")?;
-        let mut options = vec![
-            "-o".to_string(),
-            format!("ControlPath={}", socket.display()),
-            "-O".into(),
-            verb.into(),
-        ];
-        if let Some(port) = port {
-            options.extend(["-L".into(), forward(port)]);
-        }
-        let output = Command::new("ssh")
-            .args(self.target.command(&options))
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|e| format!("cannot run ssh: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(last_line(&output.stderr))
-        }
-    }
-
-    /// An ssh of its own for `port`, once its forward is in place.
-    async fn own_ssh(&self, port: u16) -> std::result::Result<Child, String> {
-        let mut child = self.lasting_ssh(&["ExitOnForwardFailure=yes".into()], &["-L".into(), forward(port)])?;
-        let deadline = Instant::now() + LOGIN_WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
-                return Err(last_line(&output.stderr));
-            }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Ok(child);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(format!("no tunnel within {} s", LOGIN_WAIT.as_secs()))
-    }
-}
-
-/// `-L`'s argument: this machine's 127.0.0.1:port to the engine's.
-fn forward(port: u16) -> String {
-    format!("127.0.0.1:{port}:127.0.0.1:{port}")
-}
-
-fn last_line(said: &[u8]) -> String {
-    String::from_utf8_lossy(said)
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map_or_else(|| "ssh ended".to_string(), |l| l.trim().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,15 +196,5 @@ mod tests {
             Some("ssh: Permission denied (publickey).")
         );
         assert_eq!(trouble_in("2026-12-05T00:00:01Z + 45001\n"), None);
-    }
-
-    #[test]
-    fn a_port_comes_to_the_same_number_here() {
-        assert_eq!(forward(8080), "127.0.0.1:8080:127.0.0.1:8080");
-        assert_eq!(
-            last_line(b"warning\nmux_client_forward: forwarding request failed\n\n"),
-            "mux_client_forward: forwarding request failed"
-        );
-        assert_eq!(last_line(b""), "ssh ended");
     }
 }
