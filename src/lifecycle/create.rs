@@ -35,7 +35,7 @@ use super::settle::{self, Settled};
 use super::{CreateOptions, network, plan};
 
 /// How long a create waits at most for a large cluster's gossip to settle
-/// (see `settle`): 20-50 s at 1 + 100 with engine 28.5.
+/// (see `settle`): 24-30 s at 1 + 100 with engine 28.5, five runs.
 const SETTLE_AT_MOST: Duration = Duration::from_secs(30);
 
 /// What `create` made.
