@@ -46,20 +46,29 @@ impl SwarmView {
     /// Reads the swarm from a manager: every task when `all_tasks`, else
     /// only the tasks meant to run.
     pub(crate) async fn read(manager: &Docker, all_tasks: bool) -> Result<Self> {
-        let nodes = manager.list_nodes(None).await.context("cannot list nodes")?;
         let options = ListServicesOptionsBuilder::new().status(true).build();
-        let services = manager
-            .list_services(Some(options))
-            .await
-            .context("cannot list services")?;
         let mut filters = HashMap::new();
         if !all_tasks {
             filters.insert("desired-state".to_string(), vec!["running".to_string()]);
         }
-        let tasks = manager
-            .list_tasks(Some(ListTasksOptionsBuilder::new().filters(&filters).build()))
-            .await
-            .context("cannot list tasks")?;
+        let task_options = ListTasksOptionsBuilder::new().filters(&filters).build();
+        // Asked together: at a hundred nodes and 300 tasks each answer takes
+        // the busy manager a while, and a look a second waits on all three.
+        let (nodes, services, tasks) = tokio::try_join!(
+            async { manager.list_nodes(None).await.context("cannot list nodes") },
+            async {
+                manager
+                    .list_services(Some(options))
+                    .await
+                    .context("cannot list services")
+            },
+            async {
+                manager
+                    .list_tasks(Some(task_options))
+                    .await
+                    .context("cannot list tasks")
+            },
+        )?;
 
         let service_names: HashMap<&str, &str> = services
             .iter()

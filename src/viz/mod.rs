@@ -74,12 +74,19 @@ pub async fn serve(
     let mut timeline = Timeline::default();
     let (engine, name) = (engine.clone(), name.clone());
     let collecting = tokio::spawn(async move {
+        // A look starts each second, however long the last took; one that
+        // overran is not caught up.
+        let mut tick = tokio::time::interval(INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            tick.tick().await;
+            let started = std::time::Instant::now();
             let mut snapshot = collector.collect().await;
             // A cluster without published ports has no forwarder to ask.
             if let Ok(forwarder) = forwarder_container::read_status(&engine, &name).await {
                 snapshot.count_requests(&forwarder);
             }
+            tracing::debug!(took = ?started.elapsed(), "the cluster looked at");
             timeline.observe(&snapshot, now_ms());
             let frame = Frame {
                 snapshot: &snapshot,
@@ -93,7 +100,6 @@ pub async fn serve(
                 }
                 changed
             });
-            tokio::time::sleep(INTERVAL).await;
         }
     });
 
