@@ -382,7 +382,6 @@ impl Cluster {
     }
 }
 
-/// The subnet of a cluster's network.
 /// The subnet of the network of cluster `name`.
 pub(crate) async fn subnet(engine: &HostEngine, name: &ClusterName) -> Result<crate::addressing::Ipv4Net> {
     crate::addressing::subnet_of(&network(engine, name).await?)
