@@ -31,7 +31,6 @@ use crate::rebalance;
 use crate::traffic::{self, Summary, TrafficOptions};
 
 pub(crate) const SERVICE: &str = "quotes-service";
-const TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the first answer's wait reads the forwarder's status.
 const LOOK_EVERY: Duration = Duration::from_secs(2);
 
@@ -44,6 +43,9 @@ pub struct DemoOptions {
     /// The Docker engine of the nodes; None takes the default node image.
     pub engine: Option<crate::node_image::EngineVersion>,
     pub keep: bool,
+    /// How long each wait of the scenario (convergence, an answer, a
+    /// replacement, a recovery) may take before the demo gives up.
+    pub timeout: Duration,
 }
 
 /// One measured stage.
@@ -230,8 +232,8 @@ async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, rep
         .await
         .context("cannot create the demo service")?;
     let mut observer = Observer::new(engine, &options.name);
-    observer.converged(TIMEOUT).await?;
-    let first = wait_for_answer(engine, &options.name, options.port, TIMEOUT).await?;
+    observer.converged(options.timeout).await?;
+    let first = wait_for_answer(engine, &options.name, options.port, options.timeout).await?;
     report.record("first answer", started.elapsed(), format!("from {}", first.address));
     say.note(&format!("   It answers: \"{}\" (from {}).", first.quote, first.address));
 
@@ -239,7 +241,7 @@ async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, rep
     let started = Instant::now();
     rebalance::scale(&manager, SERVICE, 11).await?;
     observer
-        .until(TIMEOUT, "11 replicas", |s| {
+        .until(options.timeout, "11 replicas", |s| {
             s.service(SERVICE).is_some_and(|s| s.running == 11)
         })
         .await?;
@@ -270,7 +272,11 @@ async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, rep
         node: Some("manager-1".into()),
         count: None,
     };
-    let (killed, cost) = under_traffic(options.port, chaos::kill_tasks(&cluster, &selection, TIMEOUT, say)).await;
+    let (killed, cost) = under_traffic(
+        options.port,
+        chaos::kill_tasks(&cluster, &selection, options.timeout, say),
+    )
+    .await;
     let killed = killed?;
     report.record(
         "task replacement",
@@ -288,7 +294,7 @@ async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, rep
     say.note(
         "6. Crash worker-2 under the same traffic: its container is killed at once; the swarm has to notice by itself.",
     );
-    let (crash, cost) = under_traffic(options.port, nodes::crash(&cluster, "worker-2", TIMEOUT, say)).await;
+    let (crash, cost) = under_traffic(options.port, nodes::crash(&cluster, "worker-2", options.timeout, say)).await;
     let crash = crash?;
     let stage = |name: &str| {
         crash
@@ -314,7 +320,7 @@ async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, rep
 
     say.note("7. Restart worker-2 as the blog does: remove its stale entry, start a fresh container, join it.");
     let cluster = Cluster::open(engine, &options.name).await?;
-    let restart = nodes::restart(&cluster, "worker-2", TIMEOUT, say).await?;
+    let restart = nodes::restart(&cluster, "worker-2", options.timeout, say).await?;
     let ready = restart
         .0
         .iter()
@@ -325,7 +331,7 @@ async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, rep
 
     say.note("8. Swarm does not move tasks back by itself: rebalance them with the fewest moves.");
     let cluster = Cluster::open(engine, &options.name).await?;
-    let rebalanced = rebalance::rebalance(&cluster, &[SERVICE.to_string()], TIMEOUT, say).await?;
+    let rebalanced = rebalance::rebalance(&cluster, &[SERVICE.to_string()], options.timeout, say).await?;
     if let Some(spread) = rebalanced.services.first() {
         let show = |counts: &BTreeMap<String, u64>| {
             counts

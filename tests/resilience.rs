@@ -287,7 +287,16 @@ fn the_demo_runs_the_whole_scenario_and_leaves_nothing() {
     let name = unique("demo");
     let port = free_port();
     let output = Test::new()
-        .args(["demo", "--json", "--name", &name, "--port", &port.to_string()])
+        .args([
+            "demo",
+            "--json",
+            "--name",
+            &name,
+            "--port",
+            &port.to_string(),
+            "--timeout",
+            "3m",
+        ])
         .stderr_has("1. Create a cluster")
         .stderr_has("8. Swarm does not move tasks back")
         .stderr_has("requests failed, longest gap without an answer")

@@ -14,7 +14,7 @@ use super::progress;
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  swarmlab demo\n  swarmlab demo --workers 5 --keep\n  swarmlab demo --engine 28       # on Docker 28 nodes\n  swarmlab demo --json > timings.json"
+    after_help = "Examples:\n  swarmlab demo\n  swarmlab demo --workers 5 --keep\n  swarmlab demo --engine 28       # on Docker 28 nodes\n  swarmlab demo --json > timings.json\n  swarmlab demo --timeout 5m     # on a slow host"
 )]
 pub struct DemoArgs {
     /// Name of the demo's cluster
@@ -35,6 +35,9 @@ pub struct DemoArgs {
     /// Keep the cluster at the end
     #[arg(long)]
     keep: bool,
+    /// How long each wait may take (convergence, the first answer, a recovery) before the demo gives up
+    #[arg(long, default_value = "2m", value_parser = input::duration)]
+    timeout: Duration,
     /// Print the report as JSON: {cluster, timings: [{stage, seconds, detail, traffic?: {requests, failed, longest_gap}}], spread: {replica: requests}}
     #[arg(long)]
     json: bool,
@@ -53,6 +56,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         heartbeat: args.heartbeat,
         engine: args.engine,
         keep: args.keep,
+        timeout: args.timeout,
     };
     let engine = super::tunnels_cmd::connect().await?;
     let progress = progress::for_stderr();
@@ -61,7 +65,15 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let report = demo::run(&engine, &options, progress.as_ref(), &stopper.token).await;
     drop(stopper);
     drop(progress);
-    let report = report?;
+    // Only here is --timeout known to be the way out.
+    let report = report.map_err(|e| match e {
+        swarmlab::Error::Timeout { what, after, hint } => swarmlab::Error::Timeout {
+            what,
+            after,
+            hint: format!("{hint}; on a slow host, give the demo longer with --timeout"),
+        },
+        e => e,
+    })?;
     if args.json {
         return print_json(&report);
     }
