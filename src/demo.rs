@@ -39,6 +39,8 @@ pub struct DemoOptions {
     pub name: ClusterName,
     pub workers: u32,
     pub port: u16,
+    /// Replicas the service is scaled to (the blog's 11).
+    pub replicas: u32,
     pub heartbeat: Duration,
     /// The Docker engine of the nodes; None takes the default node image.
     pub engine: Option<crate::node_image::EngineVersion>,
@@ -237,15 +239,18 @@ async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, rep
     report.record("first answer", started.elapsed(), format!("from {}", first.address));
     say.note(&format!("   It answers: \"{}\" (from {}).", first.quote, first.address));
 
-    say.note("4. Scale it to 11 replicas, then send 30 requests and see them spread.");
+    let replicas = options.replicas;
+    say.note(&format!(
+        "4. Scale it to {replicas} replicas, then send 30 requests and see them spread."
+    ));
     let started = Instant::now();
-    rebalance::scale(&manager, SERVICE, 11).await?;
+    rebalance::scale(&manager, SERVICE, u64::from(replicas)).await?;
     observer
-        .until(options.timeout, "11 replicas", |s| {
-            s.service(SERVICE).is_some_and(|s| s.running == 11)
+        .until(options.timeout, &format!("{replicas} replicas"), |s| {
+            s.service(SERVICE).is_some_and(|s| s.running == u64::from(replicas))
         })
         .await?;
-    report.record("scale to 11", started.elapsed(), "all running");
+    report.record(&format!("scale to {replicas}"), started.elapsed(), "all running");
     // The forwarder picks new tasks up within a second.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     for _ in 0..30 {
@@ -308,12 +313,13 @@ async fn lab(engine: &HostEngine, options: &DemoOptions, say: &dyn Progress, rep
     report.record(
         "full recovery",
         stage("everything running again"),
-        "11 replicas on the other nodes",
+        format!("{} replicas on the other nodes", options.replicas),
     );
     report.with_traffic(&cost);
     say.note(&format!(
-        "   Marked down after {:.1}s; all 11 replicas ran elsewhere after {:.1}s; {}.",
+        "   Marked down after {:.1}s; all {} replicas ran elsewhere after {:.1}s; {}.",
         stage("marked down").as_secs_f64(),
+        options.replicas,
         stage("everything running again").as_secs_f64(),
         cost_text(&cost)
     ));

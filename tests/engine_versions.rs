@@ -66,14 +66,25 @@ fn the_seed_flow_runs_on_nodes_of_a_current_engine() {
     let name = unique("demo28");
     let report = json(
         &Test::new()
-            .args(["demo", "--name", &name, "--engine", "28.5", "--port", &port, "--json"])
+            .args([
+                "demo",
+                "--name",
+                &name,
+                "--engine",
+                "28.5",
+                "--port",
+                &port,
+                "--replicas",
+                "6",
+                "--json",
+            ])
             .run(),
     );
     let stages = crate::support::demo_stages(&report);
     for stage in [
         "create",
         "first answer",
-        "scale to 11",
+        "scale to 6",
         "crash detection",
         "node restart",
         "rebalance",

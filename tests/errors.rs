@@ -62,6 +62,7 @@ fn durations_counts_and_ports_are_bounded() {
         (vec!["demo", "--name", &name, "--workers", "4000000000"], many),
         (vec!["demo", "--name", &name, "--port", "0"], "expected a port"),
         (vec!["demo", "--name", &name, "--timeout", "99999999999h"], long),
+        (vec!["demo", "--name", &name, "--replicas", "0"], "not in 1..=1000"),
         (vec!["node", "add", "--name", &name, "--count", "4000000000"], many),
         (vec!["wait", "--name", &name, "--timeout", "99999999999h"], long),
         (

@@ -14,7 +14,7 @@ use super::progress;
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  swarmlab demo\n  swarmlab demo --workers 5 --keep\n  swarmlab demo --engine 28       # on Docker 28 nodes\n  swarmlab demo --json > timings.json\n  swarmlab demo --timeout 5m     # on a slow host"
+    after_help = "Examples:\n  swarmlab demo\n  swarmlab demo --workers 5 --keep\n  swarmlab demo --engine 28       # on Docker 28 nodes\n  swarmlab demo --json > timings.json\n  swarmlab demo --replicas 5 --timeout 5m   # on a slow host"
 )]
 pub struct DemoArgs {
     /// Name of the demo's cluster
@@ -26,6 +26,9 @@ pub struct DemoArgs {
     /// Host port of the quotes service
     #[arg(long, default_value = "8080", value_parser = input::port)]
     port: u16,
+    /// Replicas the quotes service is scaled to
+    #[arg(long, default_value = "11", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    replicas: u32,
     /// Swarm heartbeat: how soon a crashed node is noticed
     #[arg(long, default_value = "1s", value_parser = input::interval)]
     heartbeat: Duration,
@@ -53,6 +56,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         name: ClusterName::new(&args.name)?,
         workers: args.workers,
         port: args.port,
+        replicas: args.replicas,
         heartbeat: args.heartbeat,
         engine: args.engine,
         keep: args.keep,
