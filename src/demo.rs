@@ -45,8 +45,8 @@ pub struct DemoOptions {
     /// The Docker engine of the nodes; None takes the default node image.
     pub engine: Option<crate::node_image::EngineVersion>,
     pub keep: bool,
-    /// How long each wait of the scenario (convergence, an answer, a
-    /// replacement, a recovery) may take before the demo gives up.
+    /// How long each wait of the scenario (the create, convergence, an
+    /// answer, a replacement, a recovery) may take before the demo gives up.
     pub timeout: Duration,
 }
 
@@ -197,6 +197,7 @@ async fn scenario(
     let mut create = CreateOptions::new(options.name.clone());
     create.workers = options.workers;
     create.heartbeat = Some(options.heartbeat);
+    create.wait = options.timeout;
     create.node_image = options.engine.clone().map(crate::node_image::Choice::Engine);
     let created = lifecycle::create(engine, &create, say, cancel.cancelled()).await?;
     *made = true;

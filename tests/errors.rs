@@ -63,6 +63,10 @@ fn durations_counts_and_ports_are_bounded() {
         (vec!["demo", "--name", &name, "--port", "0"], "expected a port"),
         (vec!["demo", "--name", &name, "--timeout", "99999999999h"], long),
         (vec!["demo", "--name", &name, "--replicas", "0"], "not in 1..=1000"),
+        (
+            vec!["demo", "--name", &name, "--workers", "3", "--replicas", "3"],
+            "use --replicas 4 or more",
+        ),
         (vec!["node", "add", "--name", &name, "--count", "4000000000"], many),
         (vec!["wait", "--name", &name, "--timeout", "99999999999h"], long),
         (

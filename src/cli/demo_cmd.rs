@@ -26,7 +26,7 @@ pub struct DemoArgs {
     /// Host port of the quotes service
     #[arg(long, default_value = "8080", value_parser = input::port)]
     port: u16,
-    /// Replicas the quotes service is scaled to
+    /// Replicas the quotes service is scaled to (at least one a node)
     #[arg(long, default_value = "11", value_parser = clap::value_parser!(u32).range(1..=1000))]
     replicas: u32,
     /// Swarm heartbeat: how soon a crashed node is noticed
@@ -38,7 +38,7 @@ pub struct DemoArgs {
     /// Keep the cluster at the end
     #[arg(long)]
     keep: bool,
-    /// How long each wait may take (convergence, the first answer, a recovery) before the demo gives up
+    /// How long each wait may take (the create, convergence, the first answer, a recovery) before the demo gives up
     #[arg(long, default_value = "2m", value_parser = input::duration)]
     timeout: Duration,
     /// Print the report as JSON: {cluster, timings: [{stage, seconds, detail, traffic?: {requests, failed, longest_gap}}], spread: {replica: requests}}
@@ -51,6 +51,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         return Err(swarmlab::Error::invalid(
             "the demo crashes worker-2: use --workers 2 or more",
         ));
+    }
+    // Spread evenly, as many replicas as nodes put one on the manager,
+    // whose tasks the demo kills.
+    if args.replicas <= args.workers {
+        return Err(swarmlab::Error::invalid(format!(
+            "the demo kills the tasks on manager-1, which needs a replica on every node: use --replicas {} or more",
+            args.workers + 1
+        )));
     }
     let options = DemoOptions {
         name: ClusterName::new(&args.name)?,
@@ -69,15 +77,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let report = demo::run(&engine, &options, progress.as_ref(), &stopper.token).await;
     drop(stopper);
     drop(progress);
-    // Only here is --timeout known to be the way out.
-    let report = report.map_err(|e| match e {
-        swarmlab::Error::Timeout { what, after, hint } => swarmlab::Error::Timeout {
-            what,
-            after,
-            hint: format!("{hint}; on a slow host, give the demo longer with --timeout"),
-        },
-        e => e,
-    })?;
+    let report = report.map_err(demo_hint)?;
     if args.json {
         return print_json(&report);
     }
@@ -102,4 +102,38 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         table(&["stage", "time", "what", "requests failed", "longest gap"], rows)
     );
     Ok(())
+}
+
+/// The library's hints name other commands' options and a cluster that the
+/// demo deleted (unless --keep): only here is the way out known.
+fn demo_hint(error: swarmlab::Error) -> swarmlab::Error {
+    match error {
+        swarmlab::Error::Timeout { what, after, .. } => swarmlab::Error::Timeout {
+            what,
+            after,
+            hint: "on a slow host, give the demo longer with --timeout (and --keep to look at its cluster after)"
+                .into(),
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_out_demo_says_to_give_it_longer() {
+        let timeout = swarmlab::Error::Timeout {
+            what: "11 replicas".into(),
+            after: Duration::from_secs(120),
+            hint: "raise --wait".into(),
+        };
+        assert_eq!(
+            demo_hint(timeout).to_string(),
+            "timed out after 2m waiting for 11 replicas; on a slow host, give the demo longer with --timeout (and --keep to look at its cluster after)"
+        );
+        let other = demo_hint(swarmlab::Error::invalid("bad"));
+        assert_eq!(other.to_string(), "bad");
+    }
 }
