@@ -1,5 +1,6 @@
 //! Breaking clusters and watching them heal: node operations, crashes,
-//! removed containers, killed tasks, rebalancing, stop and start, the demo.
+//! removed containers, killed tasks, rebalancing, stop and start, a stalled
+//! manager, the demo.
 
 use crate::support::{Test, TestCluster, deploy, free_port, host_docker, json, leftovers, node_ids, stdout, unique};
 
@@ -246,6 +247,25 @@ fn stop_and_start_bring_back_the_same_swarm() {
         .run();
     assert_eq!(cluster.docker(["info", "--format", "{{.Swarm.Cluster.ID}}"]), swarm_id);
     assert_eq!(node_ids(&cluster), before);
+
+    // A manager whose engine stalls for longer than a first look gives it
+    // (as on a host loaded to the brim) is waited for, not reported gone.
+    let manager = format!("{}-manager-1", cluster.name);
+    host_docker(["exec", &manager, "pkill", "-STOP", "dockerd"]);
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(6));
+        host_docker(["exec", &manager, "pkill", "-CONT", "dockerd"]);
+    });
+    let started = std::time::Instant::now();
+    Test::new()
+        .args(["env", "--name", &cluster.name])
+        .stdout_has("DOCKER_HOST")
+        .run();
+    resume.join().unwrap();
+    assert!(
+        started.elapsed().as_secs() >= 5,
+        "env answered while its manager's engine was stopped"
+    );
 }
 
 /// Ctrl-C once the cluster is made: the demo stops and removes it.

@@ -6,13 +6,13 @@
 mod env;
 mod launcher;
 mod manager_link;
+mod managers;
 mod removal;
 
 pub(crate) use launcher::Launcher;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
@@ -29,10 +29,6 @@ use crate::naming::{ClusterName, NodeName, Role};
 use crate::node_choice::EngineVersion;
 use crate::node_container::{API_PORT_NUMBER, ClusterFacts, NodePlan, NodeSecurity};
 use crate::tls::ClusterTls;
-
-/// How long a majority of managers without a leader is given to elect one
-/// (swarmkit: up to 20 one-second ticks without a heartbeat, then a vote).
-const ELECTION_WAIT: Duration = Duration::from_secs(25);
 
 /// A node container as listed by the host engine.
 #[derive(Debug, Clone)]
@@ -217,77 +213,6 @@ impl Cluster {
             reason: format!("its container is {}", node.state),
         })?;
         engine::node_client(endpoint, (!node.insecure).then(|| self.tls.client_dir()))
-    }
-
-    /// The first manager whose engine answers, and a client for it.
-    pub(crate) async fn any_manager(&self) -> Result<(&NodeContainer, Docker)> {
-        self.any_manager_but("").await
-    }
-
-    /// The first manager other than `hostname` whose engine answers. A
-    /// majority of managers that answer without a leader are most likely
-    /// electing one (a leader just crashed: swarmkit's followers notice
-    /// after about ten seconds, then vote), so they are asked again for a
-    /// while before that counts as a lost quorum.
-    pub(crate) async fn any_manager_but(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
-        let managers = self.nodes.iter().filter(|n| n.node.role == Role::Manager).count();
-        let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
-        loop {
-            match self.scan_managers(hostname).await {
-                Err(Error::QuorumLost { up, .. }) if up > managers / 2 && tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn scan_managers(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
-        let mut reasons = Vec::new();
-        let mut leaderless = 0;
-        // Nodes named worker-N may have been promoted: managers by name first.
-        let mut candidates: Vec<&NodeContainer> = self.nodes.iter().filter(|n| n.node.hostname() != hostname).collect();
-        candidates.sort_by_key(|n| n.node.role != Role::Manager);
-        for node in candidates.into_iter().filter(|n| n.running) {
-            // Ok(None): it answers, but the swarm has no leader to list nodes.
-            let attempt = async {
-                let docker = self.node_engine(node)?;
-                let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
-                    .await
-                    .map_err(|_| Error::Other("no answer within 3s".into()))?
-                    .context("no answer")?;
-                match tokio::time::timeout(Duration::from_secs(3), docker.list_nodes(None)).await {
-                    Err(_) => Err(Error::Other("no node list within 3s".into())),
-                    Ok(Err(e)) if crate::error::means_no_leader(&crate::error::engine_message(&e)) => Ok(None),
-                    Ok(listed) => listed.map(|_| Some(docker)).context("cannot list nodes"),
-                }
-            };
-            match attempt.await {
-                Ok(Some(docker)) => return Ok((node, docker)),
-                Ok(None) => leaderless += 1,
-                Err(e) => reasons.push(format!("{}: {e}", node.node)),
-            }
-        }
-        if leaderless > 0 {
-            let managers = self.nodes.iter().filter(|n| n.node.role == Role::Manager).count();
-            return Err(Error::QuorumLost {
-                cluster: self.name.to_string(),
-                up: leaderless.min(managers),
-                managers,
-            });
-        }
-        if reasons.is_empty() {
-            return Err(Error::NoManager {
-                cluster: self.name.to_string(),
-                state: "is running".into(),
-                hint: format!("`swarmlab start --name {}` starts a stopped cluster", self.name),
-            });
-        }
-        Err(Error::NoManager {
-            cluster: self.name.to_string(),
-            state: format!("answers ({})", reasons.join("; ")),
-            hint: format!("`swarmlab inspect --name {}` shows its nodes", self.name),
-        })
     }
 
     pub(crate) fn container_of(&self, hostname: &str) -> Option<&NodeContainer> {
