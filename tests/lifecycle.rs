@@ -247,6 +247,20 @@ fn a_failed_create_leaves_nothing_behind() {
     assert!(!cert_dir(&name).exists());
 }
 
+/// A create given less time than its engines take says so as a timeout,
+/// with the option that gives it more, and rolls back.
+#[test]
+fn a_create_out_of_time_says_to_give_it_longer_and_leaves_nothing() {
+    let name = unique("hasty");
+    Test::new()
+        .args(["create", "--name", &name, "--workers", "1", "--wait", "0s"])
+        .fails_with(8, "to listen; on a busy host, give the command longer (create's --wait")
+        .stderr_has("rolling back")
+        .run();
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+    assert!(!cert_dir(&name).exists());
+}
+
 #[test]
 fn retain_keeps_a_failed_create_for_inspection() {
     let name = unique("kept");

@@ -33,6 +33,8 @@ pub(crate) struct Launcher<'a> {
     pub(crate) security: Security,
     pub(crate) progress: &'a dyn Progress,
     pub(crate) deadline: Instant,
+    /// The time the operation was given, whole seconds: for its timeout error.
+    budget: std::time::Duration,
     pub(crate) cancel: CancellationToken,
     /// The operation's ID: what it makes carries it (see [`crate::labels::RUN`]).
     pub(crate) run: Run,
@@ -54,6 +56,9 @@ impl<'a> Launcher<'a> {
             security: Security::guess(&engine.facts().await?)?,
             progress,
             deadline,
+            budget: std::time::Duration::from_secs(
+                deadline.saturating_duration_since(Instant::now()).as_secs_f64().round() as u64,
+            ),
             cancel,
             run,
         })
@@ -118,10 +123,14 @@ impl<'a> Launcher<'a> {
         match self.unless_cancelled(async { Ok(listening.await) }).await? {
             Ok(Ok(())) => {}
             Ok(Err(failed)) => return Err(failed),
+            // Said as a timeout, not as the node failing: on a host too
+            // busy to start an engine in time, more time is the cure.
             Err(_) => {
-                return Err(Error::NodeFailed {
-                    node: host,
-                    reason: "its engine never said it listens".into(),
+                return Err(Error::Timeout {
+                    what: format!("the engine of node {host} to listen"),
+                    after: self.budget,
+                    hint: "on a busy host, give the command longer (create's --wait, a node command's --timeout)"
+                        .into(),
                 });
             }
         }
