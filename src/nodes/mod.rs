@@ -6,6 +6,7 @@ mod failures;
 mod network;
 mod recover;
 mod upgrade;
+mod upgrade_order;
 
 pub use failures::{crash, restart, start};
 pub use network::{heal, partition, slow};
