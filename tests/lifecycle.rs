@@ -254,7 +254,7 @@ fn a_create_out_of_time_says_to_give_it_longer_and_leaves_nothing() {
     let name = unique("hasty");
     Test::new()
         .args(["create", "--name", &name, "--workers", "1", "--wait", "0s"])
-        .fails_with(8, "to listen; on a busy host, give the command longer (create's --wait")
+        .fails_with(8, "to listen; on a busy host, give it longer with --wait")
         .stderr_has("rolling back")
         .run();
     assert_eq!(leftovers(&name), Vec::<String>::new());

@@ -250,13 +250,33 @@ fn stop_and_start_bring_back_the_same_swarm() {
 
     // A manager whose engine stalls for longer than a first look gives it
     // (as on a host loaded to the brim) is waited for, not reported gone.
-    let manager = format!("{}-manager-1", cluster.name);
-    host_docker(["exec", &manager, "pkill", "-STOP", "dockerd"]);
+    // Stopped from this side: dockerd is its container's first process,
+    // which ignores a SIGSTOP sent from inside.
+    let dockerd = host_docker([
+        "inspect",
+        "-f",
+        "{{.State.Pid}}",
+        &format!("{}-manager-1", cluster.name),
+    ]);
+    let signal = move |which: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([which, dockerd.trim()])
+            .status();
+        assert!(sent.unwrap().success(), "kill {which} the manager's dockerd");
+    };
+    signal("-STOP");
     let resume = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_secs(6));
-        host_docker(["exec", &manager, "pkill", "-CONT", "dockerd"]);
+        signal("-CONT");
     });
     let started = std::time::Instant::now();
+    // What looks at the cluster (inspect, ls, viz, top) says so at once...
+    Test::new()
+        .args(["inspect", "--name", &cluster.name])
+        .stderr_has("manager-1: no answer within 3s")
+        .run();
+    assert!(started.elapsed().as_secs() < 6, "inspect waited for the manager");
+    // ...what needs a manager to act waits for it.
     Test::new()
         .args(["env", "--name", &cluster.name])
         .stdout_has("DOCKER_HOST")

@@ -25,6 +25,31 @@ use crate::tls::ClusterTls;
 /// whole --wait).
 const REACH_LISTENING: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// The time an operation gives its nodes to come up, and how its user
+/// gives it more.
+pub(crate) struct Budget {
+    pub(crate) deadline: Instant,
+    given: std::time::Duration,
+    more: &'static str,
+}
+
+impl Budget {
+    /// `given` from `started`; `more` says how to give more (e.g. "give it
+    /// longer with --wait").
+    pub(crate) fn new(started: Instant, given: std::time::Duration, more: &'static str) -> Self {
+        Budget {
+            deadline: started + given,
+            given,
+            more,
+        }
+    }
+
+    /// `given` by a node command's --timeout.
+    pub(crate) fn timeout(started: Instant, given: std::time::Duration) -> Self {
+        Self::new(started, given, "give it longer with --timeout")
+    }
+}
+
 pub(crate) struct Launcher<'a> {
     pub(crate) engine: &'a HostEngine,
     pub(crate) tls: &'a ClusterTls,
@@ -33,8 +58,7 @@ pub(crate) struct Launcher<'a> {
     pub(crate) security: Security,
     pub(crate) progress: &'a dyn Progress,
     pub(crate) deadline: Instant,
-    /// The time the operation was given, whole seconds: for its timeout error.
-    budget: std::time::Duration,
+    budget: Budget,
     pub(crate) cancel: CancellationToken,
     /// The operation's ID: what it makes carries it (see [`crate::labels::RUN`]).
     pub(crate) run: Run,
@@ -45,7 +69,7 @@ impl<'a> Launcher<'a> {
         engine: &'a HostEngine,
         tls: &'a ClusterTls,
         progress: &'a dyn Progress,
-        deadline: Instant,
+        budget: Budget,
         cancel: CancellationToken,
         run: Run,
     ) -> Result<Self> {
@@ -55,10 +79,8 @@ impl<'a> Launcher<'a> {
             identity: tls.node_bundle()?,
             security: Security::guess(&engine.facts().await?)?,
             progress,
-            deadline,
-            budget: std::time::Duration::from_secs(
-                deadline.saturating_duration_since(Instant::now()).as_secs_f64().round() as u64,
-            ),
+            deadline: budget.deadline,
+            budget,
             cancel,
             run,
         })
@@ -124,13 +146,14 @@ impl<'a> Launcher<'a> {
             Ok(Ok(())) => {}
             Ok(Err(failed)) => return Err(failed),
             // Said as a timeout, not as the node failing: on a host too
-            // busy to start an engine in time, more time is the cure.
+            // busy to start an engine in time, more time is the cure. A
+            // container that died or restarts meanwhile is a failure.
             Err(_) => {
+                node_container::ensure_running(self.engine, &container, &host).await?;
                 return Err(Error::Timeout {
                     what: format!("the engine of node {host} to listen"),
-                    after: self.budget,
-                    hint: "on a busy host, give the command longer (create's --wait, a node command's --timeout)"
-                        .into(),
+                    after: self.budget.given,
+                    hint: format!("on a busy host, {}", self.budget.more),
                 });
             }
         }

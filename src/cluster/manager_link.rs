@@ -34,7 +34,7 @@ impl ManagerLink {
             Some(client) => client.clone(),
             None => {
                 let cluster = Cluster::open(&self.engine, &self.name).await?;
-                let (_, manager) = cluster.any_manager().await?;
+                let (_, manager) = cluster.manager_at_a_glance("").await?;
                 self.client = Some(manager.clone());
                 manager
             }

@@ -31,8 +31,8 @@ enum Scan<'a> {
     Found(&'a NodeContainer, Docker),
     /// This many engines answered, but their swarm has no leader.
     Leaderless(usize),
-    /// None answered as a manager; why, by node. `all_silent`: every
-    /// manager that did not was only silent (workers aside).
+    /// None answered as a manager; why, by node. `all_silent`: managers
+    /// were silent, and no node refused or failed otherwise.
     Failed {
         reasons: Vec<String>,
         all_silent: bool,
@@ -63,41 +63,70 @@ impl Cluster {
     /// while before that counts as a lost quorum; managers that all stay
     /// silent are asked again, each given longer, for a while too.
     pub(crate) async fn any_manager_but(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
+        self.find_manager(hostname, SILENT_WAIT).await
+    }
+
+    /// As [`Cluster::any_manager_but`], but managers that are all silent
+    /// fail the first look: for what looks again by itself every few
+    /// moments (viz, top, the forwarder, ls, a wait's or an upgrade's
+    /// polling), where a look held up for half a minute would freeze what
+    /// it shows or overrun its own deadline.
+    pub(crate) async fn manager_at_a_glance(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
+        self.find_manager(hostname, Duration::ZERO).await
+    }
+
+    async fn find_manager(&self, hostname: &str, silence: Duration) -> Result<(&NodeContainer, Docker)> {
         let managers = self.nodes.iter().filter(|n| n.node.role == Role::Manager).count();
-        let started = Instant::now();
+        let silent_until = Instant::now() + silence;
+        let mut election_until = None;
         let mut patience = FIRST_PATIENCE;
         loop {
-            match self.scan_managers(hostname, patience).await {
+            // Looks after the first end with the time given to silence.
+            let until = (patience != FIRST_PATIENCE).then_some(silent_until);
+            match self.scan_managers(hostname, patience, until).await {
                 Scan::Found(node, docker) => return Ok((node, docker)),
-                Scan::Leaderless(up) if up > managers / 2 && started.elapsed() < ELECTION_WAIT => {
+                Scan::Leaderless(up) => {
+                    // The election is timed from when it was first seen.
+                    patience = FIRST_PATIENCE;
+                    let until = *election_until.get_or_insert_with(|| Instant::now() + ELECTION_WAIT);
+                    if up <= managers / 2 || Instant::now() >= until {
+                        return Err(Error::QuorumLost {
+                            cluster: self.name.to_string(),
+                            up: up.min(managers),
+                            managers,
+                        });
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                Scan::Leaderless(up) => {
-                    return Err(Error::QuorumLost {
-                        cluster: self.name.to_string(),
-                        up: up.min(managers),
-                        managers,
-                    });
-                }
-                Scan::Failed { all_silent: true, .. } if started.elapsed() < SILENT_WAIT => patience = LATER_PATIENCE,
+                Scan::Failed { all_silent: true, .. } if Instant::now() < silent_until => patience = LATER_PATIENCE,
                 Scan::Failed { reasons, .. } => return Err(self.no_manager(reasons)),
             }
         }
     }
 
     /// One look over the running nodes other than `hostname`, managers by
-    /// name first (nodes named worker-N may have been promoted).
-    async fn scan_managers(&self, hostname: &str, patience: Duration) -> Scan<'_> {
+    /// name first (nodes named worker-N may have been promoted), each given
+    /// `patience`, and none asked past `until`.
+    async fn scan_managers(&self, hostname: &str, patience: Duration, until: Option<Instant>) -> Scan<'_> {
         let mut reasons = Vec::new();
         let (mut silent, mut failed, mut leaderless) = (0, 0, 0);
         let mut candidates: Vec<&NodeContainer> = self.nodes.iter().filter(|n| n.node.hostname() != hostname).collect();
         candidates.sort_by_key(|n| n.node.role != Role::Manager);
         for node in candidates.into_iter().filter(|n| n.running) {
+            let patience = match until {
+                Some(until) => patience.min(until.saturating_duration_since(Instant::now())),
+                None => patience,
+            };
+            if patience.is_zero() {
+                break;
+            }
             match self.ask_manager(node, patience).await {
                 Ok(docker) => return Scan::Found(node, docker),
                 Err(Miss::Leaderless) => leaderless += 1,
                 Err(Miss::Silent(what)) => {
-                    silent += 1;
+                    // A silent worker is no reason to wait: it is a manager
+                    // only if it was promoted.
+                    silent += usize::from(node.node.role == Role::Manager);
                     reasons.push(format!("{}: {what}", node.node));
                 }
                 Err(Miss::Worker(what)) => reasons.push(format!("{}: {what}", node.node)),
@@ -119,7 +148,7 @@ impl Cluster {
     /// A client for `node` if its engine answers and can list the swarm's
     /// nodes (which only a manager of a swarm with a leader can).
     async fn ask_manager(&self, node: &NodeContainer, patience: Duration) -> std::result::Result<Docker, Miss> {
-        let seconds = patience.as_secs();
+        let seconds = patience.as_secs_f64().ceil();
         let docker = self.node_engine(node).map_err(Miss::Failed)?;
         let docker = tokio::time::timeout(patience, docker.negotiate_version())
             .await
@@ -134,7 +163,7 @@ impl Cluster {
                 if error::means_no_leader(&message) {
                     Err(Miss::Leaderless)
                 } else if message.contains("not a swarm manager") {
-                    Err(Miss::Worker("a worker".into()))
+                    Err(Miss::Worker(format!("cannot list nodes: {message}")))
                 } else {
                     Err(Miss::Failed(Error::Other(format!("cannot list nodes: {message}"))))
                 }

@@ -9,7 +9,7 @@ mod manager_link;
 mod managers;
 mod removal;
 
-pub(crate) use launcher::Launcher;
+pub(crate) use launcher::{Budget, Launcher};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -340,15 +340,14 @@ async fn network(engine: &HostEngine, name: &ClusterName) -> Result<bollard::mod
 pub(crate) async fn launcher_for<'a>(
     cluster: &'a Cluster,
     progress: &'a dyn crate::progress::Progress,
-    deadline: tokio::time::Instant,
-    cancel: tokio_util::sync::CancellationToken,
+    budget: Budget,
 ) -> Result<Launcher<'a>> {
     Launcher::new(
         &cluster.engine,
         &cluster.tls,
         progress,
-        deadline,
-        cancel,
+        budget,
+        tokio_util::sync::CancellationToken::new(),
         labels::Run::new(),
     )
     .await

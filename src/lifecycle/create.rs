@@ -29,7 +29,7 @@ use crate::progress::Progress;
 use crate::swarm::{self, JoinTokens};
 use crate::tls::ClusterTls;
 
-use crate::cluster::{self, Launcher, cluster_names};
+use crate::cluster::{self, Budget, Launcher, cluster_names};
 
 use super::settle::{self, Settled};
 use super::{CreateOptions, network, plan};
@@ -139,7 +139,15 @@ async fn bring_up(
     };
     let plans = plan::node_plans(options, &facts);
     tracing::debug!(elapsed = ?started.elapsed(), "image, network and certificates ready");
-    let launcher = Launcher::new(engine, &tls, progress, started + options.wait, cancel, run.clone()).await?;
+    let launcher = Launcher::new(
+        engine,
+        &tls,
+        progress,
+        Budget::new(started, options.wait, "give it longer with --wait"),
+        cancel,
+        run.clone(),
+    )
+    .await?;
 
     let first_manager = plan::first_manager();
     let leader_address = addressing::node_address(&subnet, first_manager);

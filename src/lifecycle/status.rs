@@ -128,7 +128,7 @@ fn summary_of(name: ClusterName, nodes: &[NodeContainer], rows: Option<&[NodeRow
 
 async fn swarm_nodes(engine: &HostEngine, name: &ClusterName, nodes: Vec<NodeContainer>) -> Option<Vec<NodeRow>> {
     let cluster = Cluster::of_nodes(engine, name, nodes).await.ok()?;
-    let (_, manager) = cluster.any_manager().await.ok()?;
+    let (_, manager) = cluster.manager_at_a_glance("").await.ok()?;
     let listed = manager.list_nodes(None).await.ok()?;
     Some(rows(&cluster.nodes, &listed))
 }
@@ -137,7 +137,7 @@ async fn swarm_nodes(engine: &HostEngine, name: &ClusterName, nodes: Vec<NodeCon
 /// could not (no manager answers, quorum lost): then the nodes are still
 /// shown from what the host engine knows.
 pub async fn inspect(cluster: &Cluster) -> Result<(Vec<NodeRow>, Option<Error>)> {
-    let (listed, problem) = match cluster.any_manager().await {
+    let (listed, problem) = match cluster.manager_at_a_glance("").await {
         Ok((_, manager)) => (manager.list_nodes(None).await.unwrap_or_default(), None),
         Err(error) => (Vec::new(), Some(error)),
     };

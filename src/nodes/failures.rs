@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use bollard::models::NodeSpecRoleEnum;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Budget, Cluster};
 use crate::convergence::Observer;
 use crate::error::{Context, Error, Result};
 use crate::naming::{NodeName, Role};
@@ -174,7 +173,7 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
     }
     timings.mark("stale entry removed", started);
 
-    let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new()).await?;
+    let launcher = crate::cluster::launcher_for(cluster, progress, Budget::timeout(started, timeout)).await?;
     let plan = cluster.plan(node, &launcher.run).await?;
     let rejoin = async {
         launcher.launch(&plan).await?;

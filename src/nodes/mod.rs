@@ -21,7 +21,7 @@ use bollard::query_parameters::{DeleteNodeOptionsBuilder, LeaveSwarmOptionsBuild
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{Cluster, NodeContainer};
+use crate::cluster::{Budget, Cluster, NodeContainer};
 use crate::convergence::Observer;
 use crate::error::{Context, Error, Result, is_not_found};
 use crate::images;
@@ -192,8 +192,12 @@ pub async fn add(
         .address
         .ok_or_else(|| Error::Other("the manager has no address".into()))?;
     let tokens = swarm::join_tokens(&manager).await?;
-    let launcher =
-        crate::cluster::launcher_for(cluster, progress, started + DEFAULT_TIMEOUT, CancellationToken::new()).await?;
+    let budget = Budget::new(
+        started,
+        DEFAULT_TIMEOUT,
+        "add fewer nodes at once (node add gives them 2m)",
+    );
+    let launcher = crate::cluster::launcher_for(cluster, progress, budget).await?;
     let joins = nodes.iter().map(|&node| {
         let (launcher, tokens, image) = (&launcher, &tokens, &image);
         async move {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Budget, Cluster};
 use crate::convergence::Observer;
 use crate::engine::HostEngine;
 use crate::error::{Context, Error, Result};
@@ -107,9 +107,9 @@ async fn members(cluster: &Cluster) -> Result<Vec<Member>> {
 /// A manager to ask about `hostname` while it is being upgraded: another
 /// one where there is one, else (a single manager) itself.
 async fn manager_for(cluster: &Cluster, hostname: &str) -> Result<Docker> {
-    match cluster.any_manager_but(hostname).await {
+    match cluster.manager_at_a_glance(hostname).await {
         Ok((_, manager)) => Ok(manager),
-        Err(_) => Ok(cluster.any_manager().await?.1),
+        Err(_) => Ok(cluster.manager_at_a_glance("").await?.1),
     }
 }
 
@@ -136,7 +136,7 @@ async fn one(
 
     progress.step(hostname, &format!("making its container anew from {image}"));
     stop(cluster, &container.name).await?;
-    let launcher = crate::cluster::launcher_for(cluster, progress, started + timeout, CancellationToken::new()).await?;
+    let launcher = crate::cluster::launcher_for(cluster, progress, Budget::timeout(started, timeout)).await?;
     let mut plan = cluster.plan(container.node, &launcher.run).await?;
     plan.image = image.to_string();
     plan.engine = crate::node_image::engine_of(&cluster.engine, image).await;
