@@ -1,5 +1,6 @@
 //! Finding a manager whose engine answers: managers electing a leader are
-//! waited for, and so are managers that are only slow to answer.
+//! waited for, and, for commands that act, so are managers that are only
+//! slow to answer.
 
 use std::time::Duration;
 
@@ -68,8 +69,8 @@ impl Cluster {
 
     /// As [`Cluster::any_manager_but`], but managers that are all silent
     /// fail the first look: for what looks again by itself every few
-    /// moments (viz, top, the forwarder, ls, a wait's or an upgrade's
-    /// polling), where a look held up for half a minute would freeze what
+    /// moments (viz, top, the forwarder, ls, inspect, a wait's or an
+    /// upgrade's polling), where a look held up for half a minute would freeze what
     /// it shows or overrun its own deadline.
     pub(crate) async fn manager_at_a_glance(&self, hostname: &str) -> Result<(&NodeContainer, Docker)> {
         self.find_manager(hostname, Duration::ZERO).await
@@ -98,7 +99,13 @@ impl Cluster {
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                Scan::Failed { all_silent: true, .. } if Instant::now() < silent_until => patience = LATER_PATIENCE,
+                // Another look only with time for one: a look that asked no
+                // one would find no reason to give.
+                Scan::Failed { all_silent: true, .. }
+                    if silent_until.saturating_duration_since(Instant::now()) >= Duration::from_secs(1) =>
+                {
+                    patience = LATER_PATIENCE
+                }
                 Scan::Failed { reasons, .. } => return Err(self.no_manager(reasons)),
             }
         }
@@ -113,6 +120,12 @@ impl Cluster {
         let mut candidates: Vec<&NodeContainer> = self.nodes.iter().filter(|n| n.node.hostname() != hostname).collect();
         candidates.sort_by_key(|n| n.node.role != Role::Manager);
         for node in candidates.into_iter().filter(|n| n.running) {
+            // Workers are asked only in case one was promoted: no longer
+            // on later looks than on the first.
+            let patience = match node.node.role {
+                Role::Manager => patience,
+                Role::Worker => patience.min(FIRST_PATIENCE),
+            };
             let patience = match until {
                 Some(until) => patience.min(until.saturating_duration_since(Instant::now())),
                 None => patience,
@@ -149,13 +162,15 @@ impl Cluster {
     /// nodes (which only a manager of a swarm with a leader can).
     async fn ask_manager(&self, node: &NodeContainer, patience: Duration) -> std::result::Result<Docker, Miss> {
         let seconds = patience.as_secs_f64().ceil();
+        // One time for both requests: a node is never asked for longer.
+        let until = Instant::now() + patience;
         let docker = self.node_engine(node).map_err(Miss::Failed)?;
-        let docker = tokio::time::timeout(patience, docker.negotiate_version())
+        let docker = tokio::time::timeout_at(until, docker.negotiate_version())
             .await
             .map_err(|_| Miss::Silent(format!("no answer within {seconds}s")))?
             .context("no answer")
             .map_err(Miss::Failed)?;
-        match tokio::time::timeout(patience, docker.list_nodes(None)).await {
+        match tokio::time::timeout_at(until, docker.list_nodes(None)).await {
             Err(_) => Err(Miss::Silent(format!("no node list within {seconds}s"))),
             Ok(Ok(_)) => Ok(docker),
             Ok(Err(e)) => {

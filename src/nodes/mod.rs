@@ -192,11 +192,7 @@ pub async fn add(
         .address
         .ok_or_else(|| Error::Other("the manager has no address".into()))?;
     let tokens = swarm::join_tokens(&manager).await?;
-    let budget = Budget::new(
-        started,
-        DEFAULT_TIMEOUT,
-        "add fewer nodes at once (node add gives them 2m)",
-    );
+    let budget = Budget::new(started, DEFAULT_TIMEOUT, "add fewer nodes at once");
     let launcher = crate::cluster::launcher_for(cluster, progress, budget).await?;
     let joins = nodes.iter().map(|&node| {
         let (launcher, tokens, image) = (&launcher, &tokens, &image);
