@@ -28,7 +28,7 @@ const REACH_LISTENING: std::time::Duration = std::time::Duration::from_secs(15);
 /// The time an operation gives its nodes to come up, and how its user
 /// gives it more.
 pub(crate) struct Budget {
-    pub(crate) deadline: Instant,
+    deadline: Instant,
     given: std::time::Duration,
     more: &'static str,
 }
@@ -57,7 +57,6 @@ pub(crate) struct Launcher<'a> {
     pub(crate) identity: Vec<u8>,
     pub(crate) security: Security,
     pub(crate) progress: &'a dyn Progress,
-    pub(crate) deadline: Instant,
     budget: Budget,
     pub(crate) cancel: CancellationToken,
     /// The operation's ID: what it makes carries it (see [`crate::labels::RUN`]).
@@ -79,11 +78,15 @@ impl<'a> Launcher<'a> {
             identity: tls.node_bundle()?,
             security: Security::guess(&engine.facts().await?)?,
             progress,
-            deadline: budget.deadline,
             budget,
             cancel,
             run,
         })
+    }
+
+    /// When the operation's time is up.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.budget.deadline
     }
 
     /// Creates and starts the node's container.
@@ -123,7 +126,7 @@ impl<'a> Launcher<'a> {
                     Ok(port) => break SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
                     Err(error) => {
                         node_container::ensure_running(self.engine, &container, &host).await?;
-                        if Instant::now() >= self.deadline {
+                        if Instant::now() >= self.deadline() {
                             return Err(error);
                         }
                         self.unless_cancelled(async {
@@ -139,7 +142,7 @@ impl<'a> Launcher<'a> {
         };
         let client = engine::node_client(endpoint, (!plan.insecure).then(|| self.tls.client_dir()))?;
         let listening = tokio::time::timeout_at(
-            self.deadline,
+            self.deadline(),
             node_container::wait_api_listening(self.engine, &container, &host),
         );
         match self.unless_cancelled(async { Ok(listening.await) }).await? {
@@ -165,9 +168,9 @@ impl<'a> Launcher<'a> {
         let alive = || node_container::ensure_running(self.engine, &container, &host);
         let local = self.engine.is_local().await?;
         let reachable_by = if local {
-            self.deadline
+            self.deadline()
         } else {
-            self.deadline.min(Instant::now() + REACH_LISTENING)
+            self.deadline().min(Instant::now() + REACH_LISTENING)
         };
         self.unless_cancelled(engine::wait_ping(client, reachable_by, alive))
             .await

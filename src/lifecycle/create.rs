@@ -224,7 +224,7 @@ async fn bring_up(
             launcher.check()?;
             launcher.progress.step(&host, "joining the swarm");
             let token = tokens.for_role(plan.node.role);
-            swarm::join(&docker, plan.address, leader_address, token, launcher.deadline)
+            swarm::join(&docker, plan.address, leader_address, token, launcher.deadline())
                 .await
                 .map_err(|e| node_failed(&plan, e))?;
             Ok::<_, Error>(docker)
@@ -253,7 +253,7 @@ async fn bring_up(
     progress.note("waiting for every node to be Ready");
     let leader: &Docker = &engines[0];
     launcher
-        .unless_cancelled(swarm::wait_ready(leader, &hostnames, launcher.deadline, options.wait))
+        .unless_cancelled(swarm::wait_ready(leader, &hostnames, launcher.deadline(), options.wait))
         .await?;
     for plan in plans.iter().filter(|p| !p.settings.labels.is_empty()) {
         launcher.check()?;

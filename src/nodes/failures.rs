@@ -184,7 +184,7 @@ pub async fn restart(cluster: &Cluster, hostname: &str, timeout: Duration, progr
         let manager_address = manager_node
             .address
             .ok_or_else(|| Error::Other("the manager has no address".into()))?;
-        swarm::join(&docker, plan.address, manager_address, token, launcher.deadline).await
+        swarm::join(&docker, plan.address, manager_address, token, launcher.deadline()).await
     };
     if let Err(error) = rejoin.await {
         // What this restart made goes; `node restart` can be run again.

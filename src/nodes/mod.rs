@@ -212,7 +212,7 @@ pub async fn add(
                 plan.address,
                 manager_address,
                 tokens.for_role(role),
-                launcher.deadline,
+                launcher.deadline(),
             )
             .await?;
             Ok(plan)
