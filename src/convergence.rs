@@ -2,8 +2,10 @@
 //! Ready, every service runs its desired replicas on live nodes. Used by
 //! `wait` and by every command that breaks something and times the repair.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use futures_util::future::join_all;
 
 use serde::Serialize;
 use tokio::time::Instant;
@@ -12,7 +14,7 @@ use crate::cluster::{ManagerLink, node_containers};
 use crate::engine::HostEngine;
 use crate::error::{Error, Result};
 use crate::naming::ClusterName;
-use crate::swarm::{self, SwarmView};
+use crate::swarm::{self, SwarmView, TaskInfo};
 
 /// One look at a cluster.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -101,70 +103,34 @@ impl Observer {
             .remove(&self.name)
             .unwrap_or_default();
         let swarm = self.manager.read(false).await?;
-        let mut state = ClusterState {
-            expected: containers
+        let expected: BTreeSet<String> = containers
+            .iter()
+            .filter(|c| c.running)
+            .map(|c| c.node.hostname())
+            .collect();
+        let state = tally(&expected, &swarm, &Starts::new());
+        if !state.converged() {
+            return Ok(state);
+        }
+        // A node's containers die with it, but for a moment after its
+        // container starts again (an engine restart, `node start`) the swarm
+        // still lists its old tasks as running: a look that finds the cluster
+        // whole asks when the nodes started, and counts only tasks that
+        // reported since.
+        let hosts: BTreeSet<&String> = state.services.iter().flat_map(|s| s.per_node.keys()).collect();
+        let docker = &self.engine.docker;
+        let starts = join_all(
+            containers
                 .iter()
-                .filter(|c| c.running)
-                .map(|c| c.node.hostname())
-                .collect(),
-            ..Default::default()
-        };
-        let mut live = BTreeSet::new();
-        for node in &swarm.nodes {
-            let Some(host) = swarm::hostname(node) else { continue };
-            if swarm::is_ready(node) {
-                state.ready.insert(host.to_string());
-                if swarm::availability(node) == swarm::Availability::Active {
-                    state.active.insert(host.to_string());
-                }
-                // The swarm needs a few heartbeats to see a node that is gone;
-                // its tasks stop counting as soon as its container does not run.
-                if state.expected.contains(host) {
-                    live.insert(node.id.clone().unwrap_or_default());
-                }
-            }
-        }
-        for node in &swarm.nodes {
-            if let Some(host) = swarm::hostname(node).filter(|h| !state.ready.contains(*h)) {
-                state.down.insert(host.to_string());
-            }
-        }
-        for service in &swarm.services {
-            let desired = match service
-                .spec
-                .as_ref()
-                .and_then(|s| s.mode.as_ref())
-                .and_then(|m| m.replicated.as_ref())
-            {
-                Some(replicated) => replicated.replicas.unwrap_or(1).max(0) as u64,
-                None => service
-                    .service_status
-                    .as_ref()
-                    .and_then(|s| s.desired_tasks)
-                    .unwrap_or(state.active.len() as u64),
-            };
-            let mut per_node = BTreeMap::new();
-            let mut task_ids = BTreeSet::new();
-            for task in swarm
-                .tasks
-                .iter()
-                .filter(|t| Some(&t.service_id) == service.id.as_ref())
-            {
-                if task.is_running() && live.contains(&task.node_id) {
-                    *per_node.entry(task.hostname.clone()).or_insert(0) += 1;
-                    task_ids.insert(task.id.clone());
-                }
-            }
-            state.services.push(ServiceState {
-                name: SwarmView::service_name(service).to_string(),
-                desired,
-                running: per_node.values().sum(),
-                per_node,
-                task_ids,
-            });
-        }
-        state.services.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(state)
+                .filter(|c| c.running && hosts.contains(&c.node.hostname()))
+                .map(|c| async move {
+                    let info = docker.inspect_container(&c.id, None).await.ok()?;
+                    let started = info.state?.started_at?;
+                    Some((c.node.hostname(), humantime::parse_rfc3339_weak(&started).ok()?))
+                }),
+        )
+        .await;
+        Ok(tally(&expected, &swarm, &starts.into_iter().flatten().collect()))
     }
 
     /// Polls until `done` holds for a look; returns how long that took and
@@ -207,6 +173,80 @@ impl Observer {
         self.until(timeout, "the cluster to converge", ClusterState::converged)
             .await
     }
+}
+
+/// When node containers last started, by hostname.
+type Starts = HashMap<String, SystemTime>;
+
+/// The state a swarm's answer shows, given which hostnames' containers run
+/// (`expected`) and, where known, when they started: a task that last
+/// reported before its node's container started is gone with it.
+fn tally(expected: &BTreeSet<String>, swarm: &SwarmView, starts: &Starts) -> ClusterState {
+    let mut state = ClusterState {
+        expected: expected.clone(),
+        ..Default::default()
+    };
+    let mut live = BTreeSet::new();
+    for node in &swarm.nodes {
+        let Some(host) = swarm::hostname(node) else { continue };
+        if swarm::is_ready(node) {
+            state.ready.insert(host.to_string());
+            if swarm::availability(node) == swarm::Availability::Active {
+                state.active.insert(host.to_string());
+            }
+            // The swarm needs a few heartbeats to see a node that is gone;
+            // its tasks stop counting as soon as its container does not run.
+            if state.expected.contains(host) {
+                live.insert(node.id.clone().unwrap_or_default());
+            }
+        }
+    }
+    for node in &swarm.nodes {
+        if let Some(host) = swarm::hostname(node).filter(|h| !state.ready.contains(*h)) {
+            state.down.insert(host.to_string());
+        }
+    }
+    let outlived = |task: &TaskInfo| {
+        task.since
+            .zip(starts.get(&task.hostname))
+            .is_some_and(|(since, started)| since < *started)
+    };
+    for service in &swarm.services {
+        let desired = match service
+            .spec
+            .as_ref()
+            .and_then(|s| s.mode.as_ref())
+            .and_then(|m| m.replicated.as_ref())
+        {
+            Some(replicated) => replicated.replicas.unwrap_or(1).max(0) as u64,
+            None => service
+                .service_status
+                .as_ref()
+                .and_then(|s| s.desired_tasks)
+                .unwrap_or(state.active.len() as u64),
+        };
+        let mut per_node = BTreeMap::new();
+        let mut task_ids = BTreeSet::new();
+        for task in swarm
+            .tasks
+            .iter()
+            .filter(|t| Some(&t.service_id) == service.id.as_ref())
+        {
+            if task.is_running() && live.contains(&task.node_id) && !outlived(task) {
+                *per_node.entry(task.hostname.clone()).or_insert(0) += 1;
+                task_ids.insert(task.id.clone());
+            }
+        }
+        state.services.push(ServiceState {
+            name: SwarmView::service_name(service).to_string(),
+            desired,
+            running: per_node.values().sum(),
+            per_node,
+            task_ids,
+        });
+    }
+    state.services.sort_by(|a, b| a.name.cmp(&b.name));
+    state
 }
 
 #[cfg(test)]
@@ -253,5 +293,91 @@ mod tests {
         assert!(state.converged());
         assert_eq!(state.service("web").map(|s| s.desired), Some(2));
         assert!(state.service("db").is_none());
+    }
+
+    /// Three Ready nodes, a service of three replicas, one task on each
+    /// node that reported running at `since` seconds.
+    fn swarm_of_three(since: u64) -> SwarmView {
+        use bollard::models::{
+            Node, NodeDescription, NodeState, NodeStatus as Status, Service, ServiceSpec, ServiceSpecMode,
+            ServiceSpecModeReplicated, TaskState,
+        };
+        let hosts = ["manager-1", "worker-1", "worker-2"];
+        SwarmView {
+            nodes: hosts
+                .iter()
+                .map(|host| Node {
+                    id: Some(format!("id-{host}")),
+                    description: Some(NodeDescription {
+                        hostname: Some(host.to_string()),
+                        ..Default::default()
+                    }),
+                    status: Some(Status {
+                        state: Some(NodeState::READY),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+            services: vec![Service {
+                id: Some("quotes-id".into()),
+                spec: Some(ServiceSpec {
+                    name: Some("quotes".into()),
+                    mode: Some(ServiceSpecMode {
+                        replicated: Some(ServiceSpecModeReplicated { replicas: Some(3) }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            tasks: hosts
+                .iter()
+                .map(|host| TaskInfo {
+                    id: format!("task-on-{host}"),
+                    service_id: "quotes-id".into(),
+                    node_id: format!("id-{host}"),
+                    hostname: host.to_string(),
+                    state: Some(TaskState::RUNNING),
+                    since: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(since)),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn tasks_reported_before_their_node_started_again_do_not_count() {
+        let swarm = swarm_of_three(100);
+        let expected: BTreeSet<String> = swarm
+            .nodes
+            .iter()
+            .filter_map(swarm::hostname)
+            .map(String::from)
+            .collect();
+        assert!(tally(&expected, &swarm, &Starts::new()).converged());
+
+        let restarted = Starts::from([(
+            "worker-2".to_string(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(150),
+        )]);
+        let state = tally(&expected, &swarm, &restarted);
+        assert_eq!(state.missing(), ["quotes 2/3 running"]);
+        assert!(!state.services[0].task_ids.contains("task-on-worker-2"));
+
+        let earlier = Starts::from([("worker-2".to_string(), SystemTime::UNIX_EPOCH + Duration::from_secs(50))]);
+        assert!(
+            tally(&expected, &swarm, &earlier).converged(),
+            "a task newer than its node's start runs"
+        );
+    }
+
+    #[test]
+    fn tasks_of_nodes_whose_containers_do_not_run_do_not_count() {
+        let swarm = swarm_of_three(100);
+        let expected = ["manager-1", "worker-1"].map(String::from).into();
+        let state = tally(&expected, &swarm, &Starts::new());
+        assert_eq!(state.missing(), ["quotes 2/3 running"]);
+        assert_eq!(state.ready.len(), 3, "the swarm has yet to see worker-2 go");
     }
 }

@@ -71,6 +71,18 @@ fn the_cluster_comes_back_after_the_host_engine_restarts() {
     assert!(within(Duration::from_secs(5), || http_get(port, "/api/quote").is_some()).is_some());
     let swarm_id = cluster.docker(["info", "--format", "{{.Swarm.Cluster.ID}}"]);
     let nodes = node_ids(&cluster);
+    let running_tasks = || {
+        cluster.docker([
+            "service",
+            "ps",
+            "quotes",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.ID}} {{.CurrentState}}",
+        ])
+    };
+    let tasks_before = running_tasks();
 
     // The visualizer says so while the engine is away, and recovers after.
     let viz_port = free_port();
@@ -125,6 +137,16 @@ fn the_cluster_comes_back_after_the_host_engine_restarts() {
         "the same swarm"
     );
     assert_eq!(node_ids(&cluster), nodes, "the same nodes");
+    // The swarm lists the tasks that died with their nodes as running for a
+    // moment after the nodes are back: `wait` is not fooled by them.
+    let tasks_after = running_tasks();
+    for line in tasks_before.lines() {
+        let id = line.split_whitespace().next().unwrap_or_default();
+        assert!(
+            !tasks_after.contains(id),
+            "{id} died with its node; wait counted it: {tasks_after}"
+        );
+    }
     assert!(
         within(Duration::from_secs(5), || http_get(port, "/api/quote").is_some()).is_some(),
         "its published port answers again"

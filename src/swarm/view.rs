@@ -26,6 +26,8 @@ pub(crate) struct TaskInfo {
     pub(crate) image: String,
     pub(crate) state: Option<TaskState>,
     pub(crate) desired: Option<TaskState>,
+    /// When its state last changed, as its node or the manager reported.
+    pub(crate) since: Option<std::time::SystemTime>,
 }
 
 impl TaskInfo {
@@ -113,6 +115,9 @@ impl SwarmView {
                         .unwrap_or_default(),
                     state: status.and_then(|s| s.state),
                     desired: task.desired_state,
+                    since: status
+                        .and_then(|s| s.timestamp.as_deref())
+                        .and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
                 }
             })
             .collect();
