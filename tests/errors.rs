@@ -67,6 +67,10 @@ fn durations_counts_and_ports_are_bounded() {
             vec!["demo", "--name", &name, "--workers", "3", "--replicas", "3"],
             "use --replicas 4 or more",
         ),
+        (
+            vec!["demo", "--name", &name, "--workers", "1"],
+            "use --workers 2 or more",
+        ),
         (vec!["node", "add", "--name", &name, "--count", "4000000000"], many),
         (vec!["wait", "--name", &name, "--timeout", "99999999999h"], long),
         (

@@ -47,19 +47,6 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
-    if args.workers < 2 {
-        return Err(swarmlab::Error::invalid(
-            "the demo crashes worker-2: use --workers 2 or more",
-        ));
-    }
-    // Spread evenly, as many replicas as nodes put one on the manager,
-    // whose tasks the demo kills.
-    if args.replicas <= args.workers {
-        return Err(swarmlab::Error::invalid(format!(
-            "the demo kills the tasks on manager-1, which needs a replica on every node: use --replicas {} or more",
-            args.workers + 1
-        )));
-    }
     let options = DemoOptions {
         name: ClusterName::new(&args.name)?,
         workers: args.workers,
@@ -70,6 +57,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         keep: args.keep,
         timeout: args.timeout,
     };
+    options.check()?;
     let engine = super::tunnels_cmd::connect().await?;
     let progress = progress::for_stderr();
     // What it does then, the demo says itself.

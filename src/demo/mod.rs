@@ -30,25 +30,12 @@ use crate::progress::Progress;
 use crate::rebalance;
 use crate::traffic::{self, Summary, TrafficOptions};
 
+mod options;
+pub use options::DemoOptions;
+
 pub(crate) const SERVICE: &str = "quotes-service";
 /// How often the first answer's wait reads the forwarder's status.
 const LOOK_EVERY: Duration = Duration::from_secs(2);
-
-#[derive(Debug, Clone)]
-pub struct DemoOptions {
-    pub name: ClusterName,
-    pub workers: u32,
-    pub port: u16,
-    /// Replicas the service is scaled to (the blog's 11).
-    pub replicas: u32,
-    pub heartbeat: Duration,
-    /// The Docker engine of the nodes; None takes the default node image.
-    pub engine: Option<crate::node_image::EngineVersion>,
-    pub keep: bool,
-    /// How long each wait of the scenario (the create, convergence, an
-    /// answer, a replacement, a recovery) may take before the demo gives up.
-    pub timeout: Duration,
-}
 
 /// One measured stage.
 #[derive(Debug, Clone, Serialize)]
@@ -152,6 +139,7 @@ pub async fn run(
     say: &dyn Progress,
     cancel: &CancellationToken,
 ) -> Result<DemoReport> {
+    options.check()?;
     if crate::cluster::cluster_names(engine).await?.contains(&options.name) {
         return Err(Error::ClusterExists(options.name.to_string()));
     }
