@@ -97,7 +97,8 @@ impl Observer {
         self
     }
 
-    pub(crate) async fn look(&mut self) -> Result<ClusterState> {
+    /// One look, and whether `done` holds for it.
+    async fn look(&mut self, done: &mut impl FnMut(&ClusterState) -> bool) -> Result<(bool, ClusterState)> {
         let containers = node_containers(&self.engine, Some(&self.name))
             .await?
             .remove(&self.name)
@@ -109,14 +110,14 @@ impl Observer {
             .map(|c| c.node.hostname())
             .collect();
         let state = tally(&expected, &swarm, &Starts::new());
-        if !state.converged() {
-            return Ok(state);
+        if !done(&state) {
+            return Ok((false, state));
         }
         // A node's containers die with it, but for a moment after its
         // container starts again (an engine restart, `node start`) the swarm
-        // still lists its old tasks as running: a look that finds the cluster
-        // whole asks when the nodes started, and counts only tasks that
-        // reported since.
+        // still lists its old tasks as running. Before a look is taken for
+        // done, it asks when the nodes that hold tasks started, and counts
+        // only the tasks that reported since.
         let hosts: BTreeSet<&String> = state.services.iter().flat_map(|s| s.per_node.keys()).collect();
         let docker = &self.engine.docker;
         let starts = join_all(
@@ -125,12 +126,12 @@ impl Observer {
                 .filter(|c| c.running && hosts.contains(&c.node.hostname()))
                 .map(|c| async move {
                     let info = docker.inspect_container(&c.id, None).await.ok()?;
-                    let started = info.state?.started_at?;
-                    Some((c.node.hostname(), humantime::parse_rfc3339_weak(&started).ok()?))
+                    Some((c.node.hostname(), swarm::engine_time(&info.state?.started_at?)?))
                 }),
         )
         .await;
-        Ok(tally(&expected, &swarm, &starts.into_iter().flatten().collect()))
+        let state = tally(&expected, &swarm, &starts.into_iter().flatten().collect());
+        Ok((done(&state), state))
     }
 
     /// Polls until `done` holds for a look; returns how long that took and
@@ -145,9 +146,9 @@ impl Observer {
         let mut last_error = None;
         let mut last_state = None;
         loop {
-            match self.look().await {
-                Ok(state) if done(&state) => return Ok((started.elapsed(), state)),
-                Ok(state) => last_state = Some(state),
+            match self.look(&mut done).await {
+                Ok((true, state)) => return Ok((started.elapsed(), state)),
+                Ok((false, state)) => last_state = Some(state),
                 Err(error @ Error::QuorumLost { .. }) if self.stop_on_quorum_loss => return Err(error),
                 Err(error) => last_error = Some(error),
             }
@@ -206,7 +207,7 @@ fn tally(expected: &BTreeSet<String>, swarm: &SwarmView, starts: &Starts) -> Clu
             state.down.insert(host.to_string());
         }
     }
-    let outlived = |task: &TaskInfo| {
+    let died_with_node = |task: &TaskInfo| {
         task.since
             .zip(starts.get(&task.hostname))
             .is_some_and(|(since, started)| since < *started)
@@ -232,7 +233,7 @@ fn tally(expected: &BTreeSet<String>, swarm: &SwarmView, starts: &Starts) -> Clu
             .iter()
             .filter(|t| Some(&t.service_id) == service.id.as_ref())
         {
-            if task.is_running() && live.contains(&task.node_id) && !outlived(task) {
+            if task.is_running() && live.contains(&task.node_id) && !died_with_node(task) {
                 *per_node.entry(task.hostname.clone()).or_insert(0) += 1;
                 task_ids.insert(task.id.clone());
             }
