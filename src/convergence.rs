@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::join_all;
-
 use serde::Serialize;
 use tokio::time::Instant;
 

@@ -71,17 +71,7 @@ fn the_cluster_comes_back_after_the_host_engine_restarts() {
     assert!(within(Duration::from_secs(5), || http_get(port, "/api/quote").is_some()).is_some());
     let swarm_id = cluster.docker(["info", "--format", "{{.Swarm.Cluster.ID}}"]);
     let nodes = node_ids(&cluster);
-    let running_tasks = || {
-        cluster.docker([
-            "service",
-            "ps",
-            "quotes",
-            "--filter",
-            "desired-state=running",
-            "--format",
-            "{{.ID}} {{.CurrentState}}",
-        ])
-    };
+    let running_tasks = || cluster.tasks("quotes", "{{.ID}} {{.CurrentState}}");
     let tasks_before = running_tasks();
 
     // The visualizer says so while the engine is away, and recovers after.

@@ -152,15 +152,7 @@ fn a_mixed_cluster_forms_and_runs_a_service_on_every_node() {
         "global",
         "swarmlab/quotes:latest",
     ]);
-    let running = cluster.docker([
-        "service",
-        "ps",
-        "everywhere",
-        "--filter",
-        "desired-state=running",
-        "--format",
-        "{{.Node}} {{.CurrentState}}",
-    ]);
+    let running = cluster.tasks("everywhere", "{{.Node}} {{.CurrentState}}");
     for host in ["manager-1", "worker-1", "worker-2", "worker-3", "worker-4"] {
         assert!(
             running.lines().any(|l| l.starts_with(&format!("{host} Running"))),

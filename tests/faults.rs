@@ -30,15 +30,7 @@ fn a_partitioned_worker_is_marked_down_its_tasks_move_and_heal_brings_it_back() 
         "true",
         "a partition leaves the container running"
     );
-    let placed = cluster.docker([
-        "service",
-        "ps",
-        "web",
-        "--filter",
-        "desired-state=running",
-        "--format",
-        "{{.Node}}",
-    ]);
+    let placed = cluster.tasks("web", "{{.Node}}");
     assert_eq!(placed.lines().count(), 3, "{placed}");
     assert!(!placed.contains("worker-1"), "the tasks run elsewhere: {placed}");
 

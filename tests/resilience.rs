@@ -105,15 +105,7 @@ fn a_crash_is_noticed_and_start_brings_back_the_same_node() {
     assert_eq!(state.trim(), "exited", "a crashed node's container is kept");
     let down = cluster.docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
     assert!(down.contains("worker-2 Down"), "{down}");
-    let running = cluster.docker([
-        "service",
-        "ps",
-        "quotes",
-        "--filter",
-        "desired-state=running",
-        "--format",
-        "{{.Node}} {{.CurrentState}}",
-    ]);
+    let running = cluster.tasks("quotes", "{{.Node}} {{.CurrentState}}");
     assert_eq!(
         running.lines().filter(|l| l.contains("Running")).count(),
         4,
@@ -138,15 +130,7 @@ fn a_worker_removed_behind_our_back_is_waited_for_recreated_and_rebalanced() {
         .args(["wait", "--timeout", "60s", "--name", &cluster.name])
         .stdout_has("is whole after")
         .run();
-    let spread = cluster.docker([
-        "service",
-        "ps",
-        "quotes",
-        "--filter",
-        "desired-state=running",
-        "--format",
-        "{{.Node}}",
-    ]);
+    let spread = cluster.tasks("quotes", "{{.Node}}");
     assert!(!spread.contains("worker-2"), "tasks left worker-2: {spread}");
 
     let restarted = json(

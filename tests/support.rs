@@ -256,6 +256,21 @@ impl TestCluster {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// `docker service ps` of the tasks of `service` meant to run, a line
+    /// each in Go template `format` (e.g. "{{.Node}}").
+    #[track_caller]
+    pub fn tasks(&self, service: &str, format: &str) -> String {
+        self.docker([
+            "service",
+            "ps",
+            service,
+            "--filter",
+            "desired-state=running",
+            "--format",
+            format,
+        ])
+    }
+
     /// The ID of `image` as the engine inside node `host` (e.g. worker-1) has it.
     #[track_caller]
     pub fn node_image_id(&self, host: &str, image: &str) -> String {
