@@ -125,7 +125,7 @@ impl Observer {
                 .filter(|c| c.running && hosts.contains(&c.node.hostname()))
                 .map(|c| async move {
                     let info = docker.inspect_container(&c.id, None).await.ok()?;
-                    Some((c.node.hostname(), swarm::engine_time(&info.state?.started_at?)?))
+                    Some((c.node.hostname(), crate::engine::engine_time(&info.state?.started_at?)?))
                 }),
         )
         .await;

@@ -233,6 +233,18 @@ fn ensure_crypto_provider() {
 /// [`crate::cluster::NodeContainer::api_endpoint`]), with the client
 /// identity in `cert_dir`, or in plain HTTP without one (clusters made
 /// with --insecure). Does not wait for it: see [`wait_ping`].
+/// A time as an engine states it (Go's RFC 3339 with up to nine digits of
+/// fraction, in UTC); None for the zero time or what does not parse.
+pub(crate) fn engine_time(text: &str) -> Option<std::time::SystemTime> {
+    match humantime::parse_rfc3339_weak(text) {
+        Ok(time) => Some(time),
+        Err(error) => {
+            tracing::debug!(text, %error, "an engine time that does not parse");
+            None
+        }
+    }
+}
+
 pub(crate) fn node_client(endpoint: SocketAddr, cert_dir: Option<&Path>) -> Result<Docker> {
     let address = format!("tcp://{endpoint}");
     let Some(cert_dir) = cert_dir else {
@@ -300,4 +312,27 @@ fn connect_reason(error: &bollard::errors::Error) -> String {
         source = inner.source();
     }
     crate::error::one_line(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn engine_times_parse_as_docker_writes_them() {
+        let second = UNIX_EPOCH + Duration::from_secs(1_796_520_007);
+        assert_eq!(engine_time("2026-12-06T01:20:07Z"), Some(second));
+        assert_eq!(
+            engine_time("2026-12-06T01:20:07.5Z"),
+            Some(second + Duration::from_millis(500))
+        );
+        assert_eq!(
+            engine_time("2026-12-06T01:20:07.123456789Z"),
+            Some(second + Duration::from_nanos(123_456_789))
+        );
+        assert_eq!(engine_time("0001-01-01T00:00:00Z"), None, "a container never started");
+        assert_eq!(engine_time(""), None);
+    }
 }

@@ -65,7 +65,7 @@ async fn claim(engine: &HostEngine, cluster: &ClusterName, network_id: &str) -> 
     let options = ListNetworksOptionsBuilder::new()
         .filters(&labels::filter(Some(cluster)))
         .build();
-    let age = |created: Option<&str>| created.and_then(|c| humantime::parse_rfc3339_weak(c).ok());
+    let age = |created: Option<&str>| created.and_then(crate::engine::engine_time);
     loop {
         let networks = engine
             .docker

@@ -22,7 +22,7 @@ pub use nodes::{Availability, ManagerStatus, NodeStatus};
 pub(crate) use nodes::{
     availability, engine_version, entries, entry, hostname, is_ready, manager_status, role, status, version_index,
 };
-pub(crate) use view::{SwarmView, TaskInfo, engine_time};
+pub(crate) use view::{SwarmView, TaskInfo};
 
 const SWARM_PORT: u16 = 2377;
 

@@ -36,18 +36,6 @@ impl TaskInfo {
     }
 }
 
-/// A time as an engine states it (Go's RFC 3339 with up to nine digits of
-/// fraction, in UTC); None for the zero time or what does not parse.
-pub(crate) fn engine_time(text: &str) -> Option<std::time::SystemTime> {
-    match humantime::parse_rfc3339_weak(text) {
-        Ok(time) => Some(time),
-        Err(error) => {
-            tracing::debug!(text, %error, "an engine time that does not parse");
-            None
-        }
-    }
-}
-
 /// The swarm's nodes, services and tasks as one manager reports them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SwarmView {
@@ -127,7 +115,9 @@ impl SwarmView {
                         .unwrap_or_default(),
                     state: status.and_then(|s| s.state),
                     desired: task.desired_state,
-                    since: status.and_then(|s| s.timestamp.as_deref()).and_then(engine_time),
+                    since: status
+                        .and_then(|s| s.timestamp.as_deref())
+                        .and_then(crate::engine::engine_time),
                 }
             })
             .collect();
@@ -145,28 +135,5 @@ impl SwarmView {
     /// The node entry that counts for a hostname (see [`entry`]).
     pub(crate) fn node(&self, host: &str) -> Option<&Node> {
         entry(&self.nodes, host)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
-
-    use super::*;
-
-    #[test]
-    fn engine_times_parse_as_docker_writes_them() {
-        let second = UNIX_EPOCH + Duration::from_secs(1_796_520_007);
-        assert_eq!(engine_time("2026-12-06T01:20:07Z"), Some(second));
-        assert_eq!(
-            engine_time("2026-12-06T01:20:07.5Z"),
-            Some(second + Duration::from_millis(500))
-        );
-        assert_eq!(
-            engine_time("2026-12-06T01:20:07.123456789Z"),
-            Some(second + Duration::from_nanos(123_456_789))
-        );
-        assert_eq!(engine_time("0001-01-01T00:00:00Z"), None, "a container never started");
-        assert_eq!(engine_time(""), None);
     }
 }
