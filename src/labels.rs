@@ -11,6 +11,10 @@ pub(crate) const ROLE: &str = "io.swarmlab.role";
 pub(crate) const NODE: &str = "io.swarmlab.node";
 /// On a node container: "plain" when its engine API has no TLS (--insecure).
 pub(crate) const API: &str = "io.swarmlab.api";
+/// On a node container: the host port its engine API was asked to be
+/// published on (`--api-port`), so that a container made anew for the node
+/// (node restart, upgrade, certificate renewal) is published there again.
+pub(crate) const API_PORT: &str = "io.swarmlab.api.port";
 /// On a node container: how it runs, "privileged" or "capabilities" (the
 /// explicit profile used where the engine refuses --privileged).
 pub(crate) const SECURITY: &str = "io.swarmlab.security";

@@ -41,6 +41,9 @@ pub struct NodeContainer {
     pub image: String,
     pub address: Option<Ipv4Addr>,
     pub api_port: Option<u16>,
+    /// The host port its API was asked to be published on (`--api-port`),
+    /// which a container made anew for the node keeps.
+    pub fixed_api_port: Option<u16>,
     /// Its settings from a cluster file (JSON), if any.
     pub settings: Option<String>,
     /// Its engine API answers plain HTTP (--insecure).
@@ -93,6 +96,7 @@ impl NodeContainer {
             image: summary.image.clone().unwrap_or_default(),
             address,
             api_port,
+            fixed_api_port: labels.get(labels::API_PORT).and_then(|p| p.parse().ok()),
             settings: labels.get(labels::SETTINGS).cloned(),
             insecure: labels.get(labels::API).is_some_and(|api| api == "plain"),
             security: labels.get(labels::SECURITY).and_then(|s| NodeSecurity::from_label(s)),
@@ -291,7 +295,8 @@ impl Cluster {
             run,
             nodes: self.nodes.len() + usize::from(self.container_of(&node.hostname()).is_none()),
         };
-        Ok(NodePlan::new(&facts, node, settings, None))
+        let api_port = self.container_of(&node.hostname()).and_then(|c| c.fixed_api_port);
+        Ok(NodePlan::new(&facts, node, settings, api_port))
     }
 
     /// A node container by hostname, or an error that lists the nodes.
