@@ -91,26 +91,42 @@ async fn was_privileged(engine: &HostEngine, name: &str) -> bool {
 async fn create(engine: &HostEngine, plan: &NodePlan, privileged: bool) -> Result<()> {
     let name = plan.container();
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    engine
+    let mut config = container_config(plan, privileged);
+    let mut made = engine
         .docker
-        .create_container(Some(options), container_config(plan, privileged))
-        .await
-        .map_err(|e| {
-            if is_conflict(&e) {
-                Error::NameTaken {
-                    kind: "container",
-                    name: name.clone(),
-                    whose: "not a node of this cluster".into(),
-                    fix: format!("rename or remove it (docker rm -f {name}), or choose another cluster name"),
-                }
-            } else {
-                Error::Engine {
-                    context: format!("cannot create container {name}"),
-                    source: e,
-                }
+        .create_container(Some(options.clone()), config.clone())
+        .await;
+    if let Err(e) = &made
+        && refuses_cap_drop(e)
+        && let Some(host) = config.host_config.as_mut()
+    {
+        // Engines after 20.10 take ALL as the capabilities they have, and
+        // refuse to drop one they have not (measured with 28.5 on this
+        // machine, whose bounding set lacks SYS_RESOURCE): ALL alone is
+        // the same profile there.
+        host.cap_drop = None;
+        made = engine.docker.create_container(Some(options), config).await;
+    }
+    made.map_err(|e| {
+        if is_conflict(&e) {
+            Error::NameTaken {
+                kind: "container",
+                name: name.clone(),
+                whose: "not a node of this cluster".into(),
+                fix: format!("rename or remove it (docker rm -f {name}), or choose another cluster name"),
             }
-        })?;
+        } else {
+            Error::Engine {
+                context: format!("cannot create container {name}"),
+                source: e,
+            }
+        }
+    })?;
     Ok(())
+}
+
+fn refuses_cap_drop(error: &bollard::errors::Error) -> bool {
+    engine_message(error).contains("invalid CapDrop")
 }
 
 fn refuses_privileged(error: &bollard::errors::Error) -> bool {
