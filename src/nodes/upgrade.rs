@@ -105,9 +105,16 @@ async fn members(cluster: &Cluster) -> Result<Vec<Member>> {
 }
 
 /// A manager to ask about `hostname` while it is being upgraded: another
-/// one where there is one, else (a single manager) itself.
-async fn manager_for(cluster: &Cluster, hostname: &str) -> Result<Docker> {
-    match cluster.manager_at_a_glance(hostname).await {
+/// one where there is one, else (a single manager) itself. `patient` for
+/// the question that starts a node's upgrade (managers slow to answer on a
+/// loaded host are waited for), not for a look repeated in a loop.
+async fn manager_for(cluster: &Cluster, hostname: &str, patient: bool) -> Result<Docker> {
+    let other = if patient {
+        cluster.any_manager_but(hostname).await
+    } else {
+        cluster.manager_at_a_glance(hostname).await
+    };
+    match other {
         Ok((_, manager)) => Ok(manager),
         Err(_) => Ok(cluster.manager_at_a_glance("").await?.1),
     }
@@ -122,7 +129,7 @@ async fn one(
 ) -> Result<Upgraded> {
     let started = Instant::now();
     let container = cluster.node(hostname)?.clone();
-    let manager = manager_for(cluster, hostname).await?;
+    let manager = manager_for(cluster, hostname, true).await?;
     let before = swarm_entry(&manager, hostname).await?;
     let from_engine = swarm::engine_version(&before);
 
@@ -238,7 +245,7 @@ async fn wait_registered(
     loop {
         let look = async {
             let now = Cluster::open(&cluster.engine, &cluster.name).await?;
-            let manager = manager_for(&now, hostname).await?;
+            let manager = manager_for(&now, hostname, false).await?;
             let entry = swarm_entry(&manager, hostname).await?;
             Ok::<_, Error>((manager, entry))
         };
