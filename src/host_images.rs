@@ -47,6 +47,7 @@ pub(crate) async fn import_rootfs(
     tag: &str,
     changes: Vec<String>,
 ) -> Result<String> {
+    let replaced = engine.docker.inspect_image(tag).await.ok().and_then(|image| image.id);
     let (repo, version) = split_reference(tag);
     let options = CreateImageOptionsBuilder::new()
         .from_src("-")
@@ -64,7 +65,32 @@ pub(crate) async fn import_rootfs(
         .inspect_image(tag)
         .await
         .with_context(|| format!("the imported image {tag} cannot be found"))?;
-    Ok(image.id.unwrap_or_default())
+    let id = image.id.unwrap_or_default();
+    if let Some(old) = replaced.filter(|old| *old != id) {
+        remove_if_orphaned(engine, &old).await;
+    }
+    Ok(id)
+}
+
+/// Removes image `id` if the import of its tag left it nameless and it is
+/// swarmlab's (one of its labels): a rebuild should not leave the image it
+/// replaced behind as a dangling one. One a container still uses stays
+/// (the engine refuses), as does one someone has tagged since.
+async fn remove_if_orphaned(engine: &HostEngine, id: &str) {
+    let Ok(image) = engine.docker.inspect_image(id).await else {
+        return;
+    };
+    let nameless = image.repo_tags.as_ref().is_none_or(|tags| tags.is_empty());
+    let swarmlabs = image
+        .config
+        .and_then(|config| config.labels)
+        .is_some_and(|labels| labels.keys().any(|key| key.starts_with("io.swarmlab.")));
+    if nameless && swarmlabs {
+        let _ = engine
+            .docker
+            .remove_image(id, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .await;
+    }
 }
 
 /// A root file system archive of executable files, each `(path, contents)`:

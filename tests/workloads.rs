@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use crate::support::{Test, TestCluster, free_port, host_docker, http_get, within};
+use crate::support::{Test, TestCluster, free_port, host_docker, http_get, image_exists, within};
 
 const DEMO: &str = "swarmlab/quotes:latest";
 
@@ -76,12 +76,24 @@ fn image_load_copies_an_image_into_nodes_that_lack_it() {
 #[test]
 fn the_demo_image_needs_no_compiler_is_small_and_answers_quotes() {
     const DEMO: &str = "swarmlab-test/quotes-no-compiler:latest";
-    Test::new()
-        .args(["image", "build-demo", "--tag", DEMO])
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("RUSTC", "/nonexistent/rustc")
-        .stdout_has("Built demo image")
-        .run();
+    let build = || {
+        Test::new()
+            .args(["image", "build-demo", "--tag", DEMO])
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("RUSTC", "/nonexistent/rustc")
+            .stdout_has("Built demo image")
+            .run();
+        host_docker(["image", "inspect", "-f", "{{.Id}}", DEMO])
+            .trim()
+            .to_string()
+    };
+    let first = build();
+    let second = build();
+    assert_ne!(first, second);
+    assert!(
+        !image_exists(&first),
+        "a rebuild leaves no nameless copy of the image it replaced"
+    );
     let size: u64 = host_docker(["image", "inspect", "-f", "{{.Size}}", DEMO])
         .trim()
         .parse()
