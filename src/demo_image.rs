@@ -14,6 +14,8 @@ use crate::progress::Progress;
 
 pub const DEMO_TAG: &str = "swarmlab/quotes:latest";
 pub(crate) const DEMO_PORT: u16 = 8080;
+/// On the demo image: tells swarmlab's builds of it from other images.
+const DEMO_LABEL: &str = "io.swarmlab.demo=quotes";
 
 /// The demo service, compiled for Linux by build.rs when swarmlab was built.
 const BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quotes"));
@@ -32,10 +34,12 @@ pub async fn build(engine: &HostEngine, tag: &str, progress: &dyn Progress) -> R
     let changes = vec![
         "ENTRYPOINT [\"/quotes\"]".to_string(),
         format!("EXPOSE {DEMO_PORT}/tcp"),
-        "LABEL io.swarmlab.demo=quotes".to_string(),
+        format!("LABEL {DEMO_LABEL}"),
     ];
     let body = futures_util::stream::once(async move { Ok(archive) });
+    let before = host_images::named_with_label(engine, DEMO_LABEL).await;
     let id = host_images::import_rootfs(engine, body, tag, changes).await?;
+    host_images::remove_left_nameless(engine, &before).await;
     progress.done(
         STEP,
         &format!(

@@ -2,7 +2,9 @@
 //! a root file system as one, and the parts of a reference. No registry is
 //! needed for any of it but `pull`.
 
-use bollard::query_parameters::CreateImageOptionsBuilder;
+use std::collections::HashMap;
+
+use bollard::query_parameters::{CreateImageOptionsBuilder, ListImagesOptionsBuilder};
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::engine::HostEngine;
@@ -47,7 +49,6 @@ pub(crate) async fn import_rootfs(
     tag: &str,
     changes: Vec<String>,
 ) -> Result<String> {
-    let replaced = engine.docker.inspect_image(tag).await.ok().and_then(|image| image.id);
     let (repo, version) = split_reference(tag);
     let options = CreateImageOptionsBuilder::new()
         .from_src("-")
@@ -65,32 +66,48 @@ pub(crate) async fn import_rootfs(
         .inspect_image(tag)
         .await
         .with_context(|| format!("the imported image {tag} cannot be found"))?;
-    let id = image.id.unwrap_or_default();
-    if let Some(old) = replaced.filter(|old| *old != id) {
-        remove_if_orphaned(engine, &old).await;
-    }
-    Ok(id)
+    Ok(image.id.unwrap_or_default())
 }
 
-/// Removes image `id` if the import of its tag left it nameless and it is
-/// swarmlab's (one of its labels): a rebuild should not leave the image it
-/// replaced behind as a dangling one. One a container still uses stays
-/// (the engine refuses), as does one someone has tagged since.
-async fn remove_if_orphaned(engine: &HostEngine, id: &str) {
-    let Ok(image) = engine.docker.inspect_image(id).await else {
-        return;
-    };
-    let nameless = image.repo_tags.as_ref().is_none_or(|tags| tags.is_empty());
-    let swarmlabs = image
-        .config
-        .and_then(|config| config.labels)
-        .is_some_and(|labels| labels.keys().any(|key| key.starts_with("io.swarmlab.")));
-    if nameless && swarmlabs {
-        let _ = engine
-            .docker
-            .remove_image(id, None::<bollard::query_parameters::RemoveImageOptions>, None)
-            .await;
+/// The IDs of the images carrying `label` (KEY or KEY=VALUE) that have a
+/// name now: taken before a build that may move their names to the image
+/// it makes, for [`remove_left_nameless`] once it has.
+pub(crate) async fn named_with_label(engine: &HostEngine, label: &str) -> Vec<String> {
+    let options = ListImagesOptionsBuilder::new()
+        .filters(&HashMap::from([("label", vec![label])]))
+        .build();
+    let listed = engine.docker.list_images(Some(options)).await.unwrap_or_default();
+    listed
+        .into_iter()
+        .filter(|image| has_name(&image.repo_tags))
+        .map(|image| image.id)
+        .collect()
+}
+
+/// Removes those of the images `before` (from [`named_with_label`]) that a
+/// successful build has since left without a name: a rebuild should not
+/// leave the image it replaced behind, dangling. Best effort, and only
+/// after the build, so that a failed one leaves the old image: one a
+/// container uses stays (the engine refuses).
+pub(crate) async fn remove_left_nameless(engine: &HostEngine, before: &[String]) {
+    for id in before {
+        let nameless = match engine.docker.inspect_image(id).await {
+            Ok(image) => !has_name(&image.repo_tags.unwrap_or_default()),
+            Err(_) => false,
+        };
+        if nameless {
+            let _ = engine
+                .docker
+                .remove_image(id, None::<bollard::query_parameters::RemoveImageOptions>, None)
+                .await;
+        }
     }
+}
+
+/// Whether an image's tags name it: engines list a nameless one with none,
+/// or with "<none>:<none>".
+fn has_name(tags: &[String]) -> bool {
+    tags.iter().any(|tag| tag != "<none>:<none>")
 }
 
 /// A root file system archive of executable files, each `(path, contents)`:
@@ -127,6 +144,13 @@ pub fn short_id(id: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nameless_image_as_engines_list_it() {
+        assert!(!has_name(&[]));
+        assert!(!has_name(&["<none>:<none>".to_string()]));
+        assert!(has_name(&["swarmlab/quotes:latest".to_string()]));
+    }
 
     #[test]
     fn references() {

@@ -11,10 +11,6 @@ pub(crate) const ROLE: &str = "io.swarmlab.role";
 pub(crate) const NODE: &str = "io.swarmlab.node";
 /// On a node container: "plain" when its engine API has no TLS (--insecure).
 pub(crate) const API: &str = "io.swarmlab.api";
-/// On a node container: the host port its engine API was asked to be
-/// published on (`--api-port`), so that a container made anew for the node
-/// (node restart, upgrade, certificate renewal) is published there again.
-pub(crate) const API_PORT: &str = "io.swarmlab.api.port";
 /// On a node container: how it runs, "privileged" or "capabilities" (the
 /// explicit profile used where the engine refuses --privileged).
 pub(crate) const SECURITY: &str = "io.swarmlab.security";
@@ -25,6 +21,10 @@ pub(crate) const MANAGER_SETTINGS: &str = "io.swarmlab.settings.manager";
 pub(crate) const WORKER_SETTINGS: &str = "io.swarmlab.settings.worker";
 /// On the network: host ports forwarded to nodes, as HOST:NODE:PORT,...
 pub(crate) const FORWARDS: &str = "io.swarmlab.forwards";
+/// On the network: the host port the first manager's engine API was given
+/// at create (`--api-port`), so that a container made anew for that node
+/// (node restart, upgrade, certificate renewal) is published there again.
+pub(crate) const API_PORT: &str = "io.swarmlab.api.port";
 /// On the network: "1" when the node engines' certificate is good for every
 /// address of the network, so that workers need no published API port
 /// where the host routes to the network.

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Test, TestCluster, cert_dir, free_port, host_docker, image_exists, leftovers, stdout, swarmlab_command, unique,
+    Test, TestCluster, cert_dir, host_docker, image_exists, leftovers, stdout, swarmlab_command, unique,
 };
 
 fn sorted_lines(text: &str) -> Vec<String> {
@@ -201,31 +201,6 @@ fn two_clusters_live_side_by_side() {
         2,
         "the other cluster is untouched"
     );
-}
-
-/// `--api-port` holds for the first manager's container made anew (node
-/// restart, which needs another manager to rejoin through; upgrade and
-/// certificate renewal make containers anew too): what `swarmlab env`
-/// printed before still reaches the cluster.
-#[test]
-fn a_fixed_api_port_stays_when_the_node_is_made_anew() {
-    let port = free_port().to_string();
-    let cluster = TestCluster::create("apiport", &["--managers", "3", "--workers", "0", "--api-port", &port]);
-    let before = cluster.env();
-    assert!(before["DOCKER_HOST"].ends_with(&format!(":{port}")), "{before:?}");
-    Test::new()
-        .args(["node", "restart", "manager-1", "--name", &cluster.name])
-        .stdout_has("manager-1")
-        .run();
-    let published = host_docker(["port", &format!("{}-manager-1", cluster.name), "2376/tcp"]);
-    assert_eq!(published.trim(), format!("127.0.0.1:{port}"));
-    let listed = Command::new("docker")
-        .args(["node", "ls", "-q"])
-        .envs(&before)
-        .output()
-        .unwrap();
-    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
-    cluster.delete();
 }
 
 /// An image that has a shell but no dockerd: nodes start, then die.

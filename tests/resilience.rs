@@ -359,3 +359,32 @@ fn the_demo_runs_the_whole_scenario_and_leaves_nothing() {
     }
     assert_eq!(leftovers(&name), Vec::<String>::new());
 }
+
+/// `--api-port` holds for the first manager made anew, here after its
+/// container was removed (`node restart` needs another manager to rejoin
+/// through; upgrade and certificate renewal make containers anew too):
+/// what `swarmlab env` printed before still reaches the cluster.
+#[test]
+fn a_fixed_api_port_stays_when_the_node_is_made_anew() {
+    let port = free_port().to_string();
+    let cluster = TestCluster::create("apiport", &["--managers", "3", "--workers", "0", "--api-port", &port]);
+    let before = cluster.env();
+    assert!(before["DOCKER_HOST"].ends_with(&format!(":{port}")), "{before:?}");
+    let manager = format!("{}-manager-1", cluster.name);
+    host_docker(["rm", "-f", &manager]);
+    Test::new()
+        .args(["node", "restart", "manager-1", "--name", &cluster.name])
+        .stdout_has("manager-1")
+        .run();
+    assert_eq!(
+        host_docker(["port", &manager, "2376/tcp"]).trim(),
+        format!("127.0.0.1:{port}")
+    );
+    let listed = std::process::Command::new("docker")
+        .args(["node", "ls", "-q"])
+        .envs(&before)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    cluster.delete();
+}

@@ -2,7 +2,9 @@
 //! answer on the host's 127.0.0.1.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::net::TcpListener;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{Test, TestCluster, free_port, host_docker, http_get, image_exists, within};
@@ -94,6 +96,25 @@ fn the_demo_image_needs_no_compiler_is_small_and_answers_quotes() {
         !image_exists(&first),
         "a rebuild leaves no nameless copy of the image it replaced"
     );
+    // An image of someone else's under that name is left alone, nameless
+    // (as is the build it took the name from, then no longer swarmlab's to
+    // replace).
+    let mut import = Command::new("docker")
+        .args(["import", "-", DEMO])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = import.stdin.take().unwrap();
+    stdin.write_all(&[0u8; 1024]).unwrap(); // an empty tar archive
+    drop(stdin);
+    assert!(import.wait().unwrap().success());
+    let theirs = host_docker(["image", "inspect", "-f", "{{.Id}}", DEMO])
+        .trim()
+        .to_string();
+    build();
+    assert!(image_exists(&theirs), "not swarmlab's: kept");
+    host_docker(["rmi", &theirs, &second]);
     let size: u64 = host_docker(["image", "inspect", "-f", "{{.Size}}", DEMO])
         .trim()
         .parse()

@@ -41,9 +41,6 @@ pub struct NodeContainer {
     pub image: String,
     pub address: Option<Ipv4Addr>,
     pub api_port: Option<u16>,
-    /// The host port its API was asked to be published on (`--api-port`),
-    /// which a container made anew for the node keeps.
-    pub fixed_api_port: Option<u16>,
     /// Its settings from a cluster file (JSON), if any.
     pub settings: Option<String>,
     /// Its engine API answers plain HTTP (--insecure).
@@ -96,7 +93,6 @@ impl NodeContainer {
             image: summary.image.clone().unwrap_or_default(),
             address,
             api_port,
-            fixed_api_port: labels.get(labels::API_PORT).and_then(|p| p.parse().ok()),
             settings: labels.get(labels::SETTINGS).cloned(),
             insecure: labels.get(labels::API).is_some_and(|api| api == "plain"),
             security: labels.get(labels::SECURITY).and_then(|s| NodeSecurity::from_label(s)),
@@ -256,7 +252,8 @@ impl Cluster {
 
     /// How the container of `node` is (or would be) made by operation
     /// `run`: with the settings its container had, else those of its role
-    /// when the cluster was made.
+    /// when the cluster was made; the first manager on the API port it was
+    /// given at create, if any.
     pub(crate) async fn plan(&self, node: NodeName, run: &labels::Run) -> Result<NodePlan> {
         let network = self.network().await?;
         let network_id = network.id.clone().unwrap_or_else(|| self.name.network());
@@ -295,7 +292,12 @@ impl Cluster {
             run,
             nodes: self.nodes.len() + usize::from(self.container_of(&node.hostname()).is_none()),
         };
-        let api_port = self.container_of(&node.hostname()).and_then(|c| c.fixed_api_port);
+        // The first manager keeps the API port it was given at create.
+        let api_port = network
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::API_PORT)?.parse().ok())
+            .filter(|_| node == NodeName::new(Role::Manager, 1));
         Ok(NodePlan::new(&facts, node, settings, api_port))
     }
 

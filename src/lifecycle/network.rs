@@ -46,6 +46,9 @@ fn network_labels(options: &CreateOptions) -> HashMap<String, String> {
             );
         }
     }
+    if let Some(port) = options.api_port {
+        network.insert(labels::API_PORT.into(), port.to_string());
+    }
     if !options.forwards.is_empty() {
         let forwards: Vec<String> = options.forwards.iter().map(Forward::to_arg).collect();
         network.insert(labels::FORWARDS.into(), forwards.join(","));
@@ -138,4 +141,24 @@ async fn create_network(
         }
     }
     Err(Error::SubnetExhausted { pool: pool.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_network_keeps_what_later_operations_need() {
+        let mut options = CreateOptions::new(ClusterName::new("lab").unwrap());
+        let plain = network_labels(&options);
+        assert_eq!(plain[labels::CLUSTER], "lab");
+        assert_eq!(plain[labels::DIRECT_API], "1");
+        assert!(!plain.contains_key(labels::API_PORT));
+        options.api_port = Some(23750);
+        assert_eq!(
+            network_labels(&options)[labels::API_PORT],
+            "23750",
+            "the first manager's container made anew takes it again"
+        );
+    }
 }

@@ -45,7 +45,7 @@ pub(super) async fn if_due(engine: &HostEngine, name: &ClusterName, progress: &d
         .await?;
     renewal.commit()?;
     progress.note(
-        "renewed the cluster's TLS certificates: a new CA, good for a year; the nodes' API ports change: run `eval \"$(swarmlab env)\"` again",
+        "renewed the cluster's TLS certificates: a new CA, good for a year; the nodes' API ports change (not one fixed with --api-port): run `eval \"$(swarmlab env)\"` again",
     );
     Ok(true)
 }

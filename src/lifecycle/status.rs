@@ -185,7 +185,6 @@ mod tests {
             image: "swarmlab/node:latest".into(),
             address: Some("172.28.0.2".parse().unwrap()),
             api_port: Some(40000),
-            fixed_api_port: None,
             settings: None,
             insecure: false,
             security: Some(NodeSecurity::Privileged),

@@ -157,9 +157,6 @@ pub(super) fn container_config(plan: &NodePlan, privileged: bool) -> ContainerCr
     if plan.insecure {
         container_labels.insert(labels::API.into(), "plain".into());
     }
-    if let Some(port) = plan.api_port.filter(|_| plan.publish_api) {
-        container_labels.insert(labels::API_PORT.into(), port.to_string());
-    }
     if !plan.settings.is_empty() {
         let json = serde_json::to_string(&plan.settings).expect("settings serialize");
         container_labels.insert(labels::SETTINGS.into(), json);
@@ -310,6 +307,15 @@ mod tests {
         let bindings = manager.host_config.as_ref().unwrap().port_bindings.as_ref().unwrap();
         let binding = &bindings[API_PORT].as_ref().unwrap()[0];
         assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(binding.host_port.as_deref(), Some(""), "a port the engine picks");
+        let mut fixed = plan("manager-1", false, true);
+        fixed.api_port = Some(23750);
+        let fixed = container_config(&fixed, true)
+            .host_config
+            .unwrap()
+            .port_bindings
+            .unwrap();
+        assert_eq!(fixed[API_PORT].as_ref().unwrap()[0].host_port.as_deref(), Some("23750"));
         let direct = container_config(&plan("worker-1", false, true), true);
         assert!(direct.host_config.as_ref().unwrap().port_bindings.is_none());
         let remote = container_config(&plan("worker-1", false, false), true);
@@ -390,22 +396,5 @@ mod tests {
         assert_eq!(labels[labels::CLUSTER], "lab");
         assert_eq!(labels[labels::NODE], "worker-1");
         assert!(labels.contains_key(labels::RUN));
-    }
-
-    #[test]
-    fn a_fixed_api_port_is_published_and_recorded() {
-        let mut fixed = plan("manager-1", false, false);
-        fixed.api_port = Some(23750);
-        let config = container_config(&fixed, true);
-        let bindings = config.host_config.unwrap().port_bindings.unwrap();
-        let binding = &bindings[API_PORT].as_ref().unwrap()[0];
-        assert_eq!(binding.host_port.as_deref(), Some("23750"));
-        assert_eq!(
-            config.labels.unwrap()[labels::API_PORT],
-            "23750",
-            "kept for a container made anew"
-        );
-        let chosen = container_config(&plan("manager-1", false, false), true);
-        assert!(!chosen.labels.unwrap().contains_key(labels::API_PORT));
     }
 }

@@ -63,6 +63,7 @@ pub async fn build(
         Builder::Auto => cannot_build_here().is_none(),
     };
     let recipe = Recipe::new(options)?;
+    let before = host_images::named_with_label(engine, super::IMAGE_LABEL).await;
     let (id, tags, actual) = if here {
         build_here(engine, &recipe, progress, cancel).await?
     } else {
@@ -81,6 +82,7 @@ pub async fn build(
             .await
             .with_context(|| format!("cannot tag the node image as {tag}"))?;
     }
+    host_images::remove_left_nameless(engine, &before).await;
     progress.done(
         step,
         &format!("built {} (engine {actual}, {})", tags.join(", "), short_id(&id)),

@@ -109,15 +109,19 @@ async fn members(cluster: &Cluster) -> Result<Vec<Member>> {
 /// the question that starts a node's upgrade (managers slow to answer on a
 /// loaded host are waited for), not for a look repeated in a loop.
 async fn manager_for(cluster: &Cluster, hostname: &str, patient: bool) -> Result<Docker> {
-    let other = if patient {
-        cluster.any_manager_but(hostname).await
-    } else {
-        cluster.manager_at_a_glance(hostname).await
-    };
-    match other {
-        Ok((_, manager)) => Ok(manager),
-        Err(_) => Ok(cluster.manager_at_a_glance("").await?.1),
+    match manager_but(cluster, hostname, patient).await {
+        Ok(manager) => Ok(manager),
+        Err(_) => manager_but(cluster, "", patient).await,
     }
+}
+
+async fn manager_but(cluster: &Cluster, hostname: &str, patient: bool) -> Result<Docker> {
+    let (_, manager) = if patient {
+        cluster.any_manager_but(hostname).await?
+    } else {
+        cluster.manager_at_a_glance(hostname).await?
+    };
+    Ok(manager)
 }
 
 async fn one(
