@@ -107,6 +107,12 @@ impl NodeName {
         NodeName { role, index }
     }
 
+    /// The node that inits the swarm, and the only one a fixed API port
+    /// (--api-port) goes to.
+    pub(crate) fn first_manager() -> Self {
+        NodeName::new(Role::Manager, 1)
+    }
+
     pub(crate) fn hostname(&self) -> String {
         format!("{}-{}", self.role, self.index)
     }

@@ -297,7 +297,7 @@ impl Cluster {
             .labels
             .as_ref()
             .and_then(|l| l.get(labels::API_PORT)?.parse().ok())
-            .filter(|_| node == NodeName::new(Role::Manager, 1));
+            .filter(|_| node == NodeName::first_manager());
         Ok(NodePlan::new(&facts, node, settings, api_port))
     }
 

@@ -22,7 +22,7 @@ use crate::engine::HostEngine;
 use crate::error::{Error, Result};
 use crate::images;
 use crate::labels::Run;
-use crate::naming::{ClusterName, Role};
+use crate::naming::{ClusterName, NodeName, Role};
 use crate::node_container::{self, ClusterFacts, NodePlan};
 use crate::node_image;
 use crate::progress::Progress;
@@ -149,7 +149,7 @@ async fn bring_up(
     )
     .await?;
 
-    let first_manager = plan::first_manager();
+    let first_manager = NodeName::first_manager();
     let leader_address = addressing::node_address(&subnet, first_manager);
     let (tokens_tx, tokens_rx) = watch::channel::<Option<JoinTokens>>(None);
     // How many node containers have been started.

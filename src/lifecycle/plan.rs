@@ -12,7 +12,7 @@ use super::CreateOptions;
 /// then workers. The first manager is the one that inits the swarm, and
 /// the only one a fixed API port (--api-port) goes to.
 pub(super) fn node_plans(options: &CreateOptions, facts: &ClusterFacts) -> Vec<NodePlan> {
-    let first = first_manager();
+    let first = NodeName::first_manager();
     node_names(options)
         .map(|node| {
             let api_port = options.api_port.filter(|_| node == first);
@@ -65,11 +65,6 @@ const SETTLE_FROM: usize = 62;
 /// Whether a create of `nodes` waits for their gossip to settle.
 pub(super) fn waits_for_gossip(nodes: usize) -> bool {
     nodes >= SETTLE_FROM
-}
-
-/// The node that inits the swarm.
-pub(super) fn first_manager() -> NodeName {
-    NodeName::new(Role::Manager, 1)
 }
 
 #[cfg(test)]
