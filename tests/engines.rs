@@ -305,11 +305,6 @@ fn tunnels_running(host: &str) -> bool {
     })
 }
 
-/// scripts/ssh-box: an engine behind an sshd at 10.203.0.2, in namespaces
-/// of its own, as on another machine: neither its containers' addresses
-/// nor its 127.0.0.1 are this machine's. swarmlab tunnels the ports it
-/// publishes here, a service's port published after create included, and
-/// the tunnels go with the cluster.
 /// The box's name server (scripts/ssh-box): every question refused at
 /// once, so that Swarm's pull before a task start fails fast, as it does
 /// here. For as long as the test process runs; a second is not needed.
@@ -332,6 +327,14 @@ fn answer_the_box_names() {
     });
 }
 
+/// scripts/ssh-box: an engine behind an sshd at 10.203.0.2, in namespaces
+/// of its own, as on another machine: neither its containers' addresses
+/// nor its 127.0.0.1 are this machine's. swarmlab tunnels the ports it
+/// publishes here, a service's port published after create included, and
+/// the tunnels go with the cluster.
+/// Its engine is a newer one than this machine's (28.5) where
+/// --privileged is refused too: the nodes run with the capability profile
+/// that engine takes differently from 20.10.
 #[test]
 fn an_ssh_engine_on_another_machine_has_its_published_ports_tunnelled_here() {
     let host = crate::support::engine_from_script("ssh-box");
