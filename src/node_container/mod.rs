@@ -5,6 +5,7 @@
 mod config;
 mod ops;
 mod security;
+mod tuning;
 
 use std::net::Ipv4Addr;
 
