@@ -75,9 +75,9 @@ const CONTROL_PLANE_MTU: u32 = 9000;
 /// process per rule, with the iptables ones, at every boot and join, and
 /// the nodes' networks are IPv4. Measured at 1 + 100, engine 28.5, two
 /// cores, interleaved: every node's engine answered after 42.6-45.0 s
-/// instead of 47.2-51.0 (create 78-81 s instead of 82-88, 150 CPU-seconds
-/// instead of 160); while the nodes boot, ip6tables had been 7% of the
-/// machine's CPU.
+/// instead of 47.2-51.0 (create 78-82 s instead of 82-88, 145-157
+/// CPU-seconds instead of 152-168); while the nodes boot, ip6tables had
+/// been 7% of the machine's CPU.
 const IP6TABLES_BY_DEFAULT_FROM: u32 = 27;
 
 /// The dockerd arguments these settings add.
