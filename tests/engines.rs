@@ -332,6 +332,7 @@ fn answer_the_box_names() {
 /// nor its 127.0.0.1 are this machine's. swarmlab tunnels the ports it
 /// publishes here, a service's port published after create included, and
 /// the tunnels go with the cluster.
+///
 /// Its engine is a newer one than this machine's (28.5) where
 /// --privileged is refused too: the nodes run with the capability profile
 /// that engine takes differently from 20.10.

@@ -29,7 +29,7 @@ mod service;
 pub use options::DemoOptions;
 use service::{get_quote, service_spec, wait_for_answer};
 
-pub(crate) const SERVICE: &str = "quotes-service";
+const SERVICE: &str = "quotes-service";
 
 /// One measured stage.
 #[derive(Debug, Clone, Serialize)]

@@ -296,6 +296,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_node_engine_version_reaches_its_arguments() {
+        let mut node = plan("worker-1", false, true);
+        let off = "--ip6tables=false".to_string();
+        node.engine = EngineVersion::parse("28.5").ok();
+        assert!(container_config(&node, true).cmd.unwrap().contains(&off));
+        node.engine = EngineVersion::parse("26.1").ok();
+        assert!(!container_config(&node, true).cmd.unwrap().contains(&off));
+    }
+
     fn env_of(node: &str) -> Vec<String> {
         env(&container_config(&plan(node, false, true), true))
     }

@@ -1,6 +1,7 @@
 //! A node's container on the host engine: what it is planned to be, how it
-//! is configured (`config`), whether it runs privileged (`security`), and
-//! making, starting and watching it (`ops`).
+//! is configured (`config`, with the engine settings measured at scale in
+//! `tuning`), whether it runs privileged (`security`), and making,
+//! starting and watching it (`ops`).
 
 mod config;
 mod ops;

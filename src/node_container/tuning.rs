@@ -71,7 +71,7 @@ const GOSSIP_STORM_NODES: usize = 61;
 const CONTROL_PLANE_MTU: u32 = 9000;
 
 /// The first engine whose dockerd sets up ip6tables by default (before,
-/// an experimental opt-in). Nodes of one run without: it is an ip6tables
+/// an experimental opt-in). Nodes of such an engine run without: it is an ip6tables
 /// process per rule, with the iptables ones, at every boot and join, and
 /// the nodes' networks are IPv4. Measured at 1 + 100, engine 28.5, two
 /// cores, interleaved: every node's engine answered after 42.6-45.0 s
