@@ -43,7 +43,7 @@ pub(crate) async fn prepare(engine: &HostEngine, plan: &NodePlan, security: &Sec
             fix: format!("remove it (docker volume rm {volume_name}) or choose another cluster name"),
         });
     }
-    create(engine, plan, security.privileged()).await
+    create(engine, plan, security).await
 }
 
 /// How long a start waits for a network name to be unambiguous again.
@@ -64,7 +64,7 @@ pub(crate) async fn start(engine: &HostEngine, plan: &NodePlan, security: &Secur
             Err(e) if refuses_privileged(&e) && was_privileged(engine, &name).await => {
                 security.refuse_privileged();
                 engine.remove_container(&name).await?;
-                create(engine, plan, false).await?;
+                create(engine, plan, security).await?;
             }
             // A concurrent create of the same name made a network of the
             // same name after this one's claim (see cluster::create); it
@@ -88,23 +88,28 @@ async fn was_privileged(engine: &HostEngine, name: &str) -> bool {
         .unwrap_or(false)
 }
 
-async fn create(engine: &HostEngine, plan: &NodePlan, privileged: bool) -> Result<()> {
+async fn create(engine: &HostEngine, plan: &NodePlan, security: &Security) -> Result<()> {
     let name = plan.container();
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    let mut config = container_config(plan, privileged);
+    let mut config = container_config(plan, security.privileged());
+    // Engines after 20.10 take ALL as the capabilities they have, and
+    // refuse to drop one they have not (engine 28.5 whose own bounding set
+    // lacks SYS_RESOURCE: "invalid CapDrop"): ALL alone is the same profile
+    // there. The first node refused tells the others (one refused request
+    // per create instead of one per node).
+    if security.cap_drop_refused() {
+        without_cap_drop(&mut config);
+    }
     let mut made = engine
         .docker
         .create_container(Some(options.clone()), config.clone())
         .await;
     if let Err(e) = &made
         && refuses_cap_drop(e)
-        && let Some(host) = config.host_config.as_mut()
+        && config.host_config.as_ref().is_some_and(|h| h.cap_drop.is_some())
     {
-        // Engines after 20.10 take ALL as the capabilities they have, and
-        // refuse to drop one they have not (engine 28.5 whose own bounding
-        // set lacks SYS_RESOURCE: "invalid CapDrop"): ALL alone is the same
-        // profile there. One refused create per node, a few milliseconds.
-        host.cap_drop = None;
+        security.refuse_cap_drop();
+        without_cap_drop(&mut config);
         made = engine.docker.create_container(Some(options), config).await;
     }
     made.map_err(|e| {
@@ -123,6 +128,12 @@ async fn create(engine: &HostEngine, plan: &NodePlan, privileged: bool) -> Resul
         }
     })?;
     Ok(())
+}
+
+fn without_cap_drop(config: &mut bollard::models::ContainerCreateBody) {
+    if let Some(host) = config.host_config.as_mut() {
+        host.cap_drop = None;
+    }
 }
 
 fn refuses_cap_drop(error: &bollard::errors::Error) -> bool {
@@ -156,9 +167,9 @@ fn start_error(plan: &NodePlan, error: bollard::errors::Error) -> Error {
 /// input when it starts).
 pub(crate) async fn recreate(engine: &HostEngine, plan: &NodePlan) -> Result<()> {
     let name = plan.container();
-    let privileged = was_privileged(engine, &name).await;
+    let security = Security::as_was(was_privileged(engine, &name).await);
     engine.remove_container(&name).await?;
-    create(engine, plan, privileged).await
+    create(engine, plan, &security).await
 }
 
 /// The host port that reaches the node's engine API.

@@ -48,9 +48,11 @@ pub(crate) fn privileged_choice() -> Result<Option<bool>> {
 
 /// Whether node containers run `--privileged`, shared by the nodes of one
 /// operation: the first node that finds it refused spares the others the try.
+/// The same for the capability profile's one dropped capability.
 #[derive(Debug)]
 pub(crate) struct Security {
     privileged_refused: AtomicBool,
+    cap_drop_refused: AtomicBool,
     /// Not asked for, by choice rather than because the engine refuses it.
     declined: bool,
 }
@@ -74,8 +76,18 @@ impl Security {
         };
         Ok(Security {
             privileged_refused: AtomicBool::new(refused),
+            cap_drop_refused: AtomicBool::new(false),
             declined,
         })
+    }
+
+    /// For one node made anew as privileged as its old container was.
+    pub(super) fn as_was(privileged: bool) -> Self {
+        Security {
+            privileged_refused: AtomicBool::new(!privileged),
+            cap_drop_refused: AtomicBool::new(false),
+            declined: false,
+        }
     }
 
     pub(super) fn privileged(&self) -> bool {
@@ -84,6 +96,15 @@ impl Security {
 
     pub(super) fn refuse_privileged(&self) {
         self.privileged_refused.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the profile goes without its `cap_drop` (see `ops::create`).
+    pub(super) fn cap_drop_refused(&self) -> bool {
+        self.cap_drop_refused.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn refuse_cap_drop(&self) {
+        self.cap_drop_refused.store(true, Ordering::Relaxed);
     }
 
     /// How the last node was run, for messages.
