@@ -95,8 +95,9 @@ async fn create(engine: &HostEngine, plan: &NodePlan, security: &Security) -> Re
     // Engines after 20.10 take ALL as the capabilities they have, and
     // refuse to drop one they have not (engine 28.5 whose own bounding set
     // lacks SYS_RESOURCE: "invalid CapDrop"): ALL alone is the same profile
-    // there. The first node refused tells the others (one refused request
-    // per create instead of one per node).
+    // there. Once refused, the operation's later nodes go without it: a
+    // create is refused once, as its first manager is made alone; nodes
+    // made together (node add) may each be refused once.
     if security.cap_drop_refused() {
         without_cap_drop(&mut config);
     }
